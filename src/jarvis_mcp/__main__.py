@@ -1,0 +1,3 @@
+from jarvis_mcp.cli import main
+
+raise SystemExit(main())

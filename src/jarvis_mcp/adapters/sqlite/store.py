@@ -1,0 +1,383 @@
+"""SqliteStore: the Store and VectorIndex ports over one SQLite file. Every statement filters on user_id."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from jarvis_mcp.adapters.sqlite.database import Database
+from jarvis_mcp.adapters.sqlite.vectors import KIND_CODE, UserMatrix, VectorCache
+from jarvis_mcp.errors import StoreMismatch
+from jarvis_mcp.ports import (
+    ActionRecord,
+    ConversationRecord,
+    MemoryFilter,
+    MemoryRecord,
+    NewMemory,
+    UserRecord,
+)
+
+_MEMORY_COLUMNS = "seq, id, kind, text, tags, occurred_at, created_at, conversation_id, role"
+_USER_COLUMNS = "id, name, pronouns, timezone, locale, preferences, created_at, voice_key_hash"
+_PROFILE_FIELDS = {"name", "pronouns", "timezone", "locale", "preferences"}
+_LAST_SEEN_EVERY = 3600.0
+
+
+def _owner_token(user_id: str) -> str:
+    # One alphanumeric token per user, so unicode61 keeps it whole.
+    return "u" + user_id.replace("-", "")
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+def _memory(row: Sequence[object]) -> MemoryRecord:
+    seq, mid, kind, text, tags, occurred_at, created_at, conversation_id, role = row
+    return MemoryRecord(
+        seq=int(seq), id=str(mid), kind=str(kind), text=str(text), tags=tuple(json.loads(str(tags))),
+        occurred_at=occurred_at, created_at=float(created_at),  # type: ignore[arg-type]
+        conversation_id=conversation_id, role=role,  # type: ignore[arg-type]
+    )
+
+
+def _user(row: Sequence[object]) -> UserRecord:
+    uid, name, pronouns, tz, locale, prefs, created_at, voice_key_hash = row
+    return UserRecord(
+        id=str(uid), name=name, pronouns=pronouns, timezone=tz, locale=locale,  # type: ignore[arg-type]
+        preferences=json.loads(str(prefs)), created_at=float(created_at),  # type: ignore[arg-type]
+        has_voice_key=voice_key_hash is not None,
+    )
+
+
+class SqliteStore:
+    def __init__(self, path: Path, *, vector_cache_bytes: int = 2 << 30) -> None:
+        self.db = Database(path)
+        self.cache = VectorCache(vector_cache_bytes)
+        self.dim: int | None = None
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- embedding model guard ------------------------------------------------------------------
+
+    def ensure_embedding_model(self, model_id: str, dim: int) -> None:
+        with self.db.transaction() as conn:
+            meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('embedding_model', 'embedding_dim')"))
+            if not meta:
+                conn.execute("INSERT INTO meta VALUES ('embedding_model', ?), ('embedding_dim', ?)", (model_id, str(dim)))
+                # A small chunk_size: vec0 preallocates a chunk per partition (user), 1024 wastes ~1.5 MB each.
+                conn.execute(
+                    f"CREATE VIRTUAL TABLE memories_vec USING vec0(user_id text partition key, "
+                    f"embedding float[{dim}] distance_metric=cosine, chunk_size=64)"
+                )
+            elif meta.get("embedding_model") != model_id or meta.get("embedding_dim") != str(dim):
+                raise StoreMismatch(
+                    f"{self.db.path} holds vectors from {meta.get('embedding_model')} "
+                    f"(dimension {meta.get('embedding_dim')}) but the configured embedder is {model_id} "
+                    f"(dimension {dim}); use the original embedder or a new JARVIS_HOME"
+                )
+        self.dim = dim
+
+    # -- users and identities -------------------------------------------------------------------
+
+    def user_for_identity(self, issuer: str, subject: str, auth_method: str, email: str | None) -> str:
+        now = time.time()
+        row = self.db.conn.execute(
+            "SELECT user_id, last_seen_at FROM identities WHERE issuer = ? AND subject = ?", (issuer, subject)
+        ).fetchone()
+        if row and now - row[1] < _LAST_SEEN_EVERY:
+            return str(row[0])
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                "SELECT user_id FROM identities WHERE issuer = ? AND subject = ?", (issuer, subject)
+            ).fetchone()
+            if row:
+                conn.execute(
+                    "UPDATE identities SET last_seen_at = ? WHERE issuer = ? AND subject = ?", (now, issuer, subject)
+                )
+                return str(row[0])
+            user_id = None
+            if email:
+                # A verified email already known is the proof that links a new sign-in method to a user.
+                linked = conn.execute(
+                    "SELECT user_id FROM identities WHERE email = ? ORDER BY created_at LIMIT 1", (email.lower(),)
+                ).fetchone()
+                user_id = linked[0] if linked else None
+            if user_id is None:
+                user_id = str(uuid.uuid4())
+                conn.execute("INSERT INTO users (id, created_at, updated_at) VALUES (?, ?, ?)", (user_id, now, now))
+            conn.execute(
+                "INSERT INTO identities VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (issuer, subject, user_id, auth_method, email.lower() if email else None, now, now),
+            )
+            return str(user_id)
+
+    def get_user(self, user_id: str) -> UserRecord | None:
+        row = self.db.conn.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", (user_id,)).fetchone()
+        return _user(row) if row else None
+
+    def update_user(self, user_id: str, fields: dict[str, object]) -> UserRecord:
+        unknown = set(fields) - _PROFILE_FIELDS
+        if unknown:
+            raise ValueError(f"not profile fields: {sorted(unknown)}")
+        values = {k: json.dumps(v) if k == "preferences" else v for k, v in fields.items()}
+        with self.db.transaction() as conn:
+            if values:
+                assignments = ", ".join(f"{k} = ?" for k in values)
+                conn.execute(
+                    f"UPDATE users SET {assignments}, updated_at = ? WHERE id = ?",
+                    (*values.values(), time.time(), user_id),
+                )
+            row = conn.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", (user_id,)).fetchone()
+        return _user(row)
+
+    # -- memories -------------------------------------------------------------------------------
+
+    def insert_memories(self, user_id: str, items: Sequence[NewMemory], vectors: np.ndarray) -> list[MemoryRecord]:
+        """Insert in one transaction; an item whose hash the user already has returns the stored record."""
+        now = time.time()
+        out: list[MemoryRecord] = []
+        new_seqs: list[int] = []
+        new_rows: list[int] = []
+        owner = _owner_token(user_id)
+        with self.db.transaction() as conn:
+            old_version = self._version(conn, user_id)
+            for i, item in enumerate(items):
+                row = conn.execute(
+                    "INSERT INTO memories (id, user_id, kind, text, tags, content_hash, occurred_at, created_at, ts, "
+                    "conversation_id, role, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (user_id, content_hash) DO NOTHING RETURNING seq, id",
+                    (str(uuid.uuid4()), user_id, item.kind, item.text, json.dumps(list(item.tags)), item.content_hash,
+                     item.occurred_at, now, item.occurred_at if item.occurred_at is not None else now,
+                     item.conversation_id, item.role, item.position),
+                ).fetchone()
+                if row is None:
+                    existing = conn.execute(
+                        f"SELECT {_MEMORY_COLUMNS} FROM memories WHERE user_id = ? AND content_hash = ?",
+                        (user_id, item.content_hash),
+                    ).fetchone()
+                    out.append(_memory(existing))
+                    continue
+                seq, mid = int(row[0]), str(row[1])
+                conn.executemany(
+                    "INSERT INTO memory_tags VALUES (?, ?, ?)", [(user_id, tag, seq) for tag in item.tags]
+                )
+                conn.execute("INSERT INTO memories_fts (rowid, owner, text) VALUES (?, ?, ?)", (seq, owner, item.text))
+                conn.execute(
+                    "INSERT INTO memories_vec (rowid, user_id, embedding) VALUES (?, ?, ?)",
+                    (seq, user_id, vectors[i].astype(np.float32).tobytes()),
+                )
+                out.append(MemoryRecord(seq, mid, item.kind, item.text, item.tags, item.occurred_at, now,
+                                        item.conversation_id, item.role))
+                new_seqs.append(seq)
+                new_rows.append(i)
+            if new_seqs:
+                self._bump(conn, user_id, old_version)
+        if new_seqs:
+            matrix = self.cache.advance(user_id, old_version, old_version + 1)
+            if matrix is not None:
+                with self.cache.lock:
+                    fresh = [out_rec for out_rec in out if out_rec.seq in set(new_seqs)]
+                    matrix.append(
+                        np.array(new_seqs, np.int64),
+                        vectors[new_rows].astype(np.float32),
+                        np.array([KIND_CODE[r.kind] for r in fresh], np.int8),
+                        np.array([r.occurred_at if r.occurred_at is not None else r.created_at for r in fresh]),
+                    )
+        return out
+
+    def memories_by_hash(self, user_id: str, hashes: Sequence[str]) -> dict[str, MemoryRecord]:
+        if not hashes:
+            return {}
+        rows = self.db.conn.execute(
+            f"SELECT content_hash, {_MEMORY_COLUMNS} FROM memories WHERE user_id = ? AND content_hash IN ({_marks(len(hashes))})",
+            (user_id, *hashes),
+        )
+        return {str(r[0]): _memory(r[1:]) for r in rows}
+
+    def memories_by_id(self, user_id: str, ids: Sequence[str]) -> list[MemoryRecord]:
+        if not ids:
+            return []
+        rows = self.db.conn.execute(
+            f"SELECT {_MEMORY_COLUMNS} FROM memories WHERE user_id = ? AND id IN ({_marks(len(ids))})", (user_id, *ids)
+        )
+        return [_memory(r) for r in rows]
+
+    def memories_by_seq(self, user_id: str, seqs: Sequence[int]) -> list[MemoryRecord]:
+        if not seqs:
+            return []
+        rows = self.db.conn.execute(
+            f"SELECT {_MEMORY_COLUMNS} FROM memories WHERE user_id = ? AND seq IN ({_marks(len(seqs))})",
+            (user_id, *seqs),
+        )
+        return [_memory(r) for r in rows]
+
+    def recent_memories(self, user_id: str, limit: int) -> list[MemoryRecord]:
+        rows = self.db.conn.execute(
+            f"SELECT {_MEMORY_COLUMNS} FROM memories WHERE user_id = ? ORDER BY seq DESC LIMIT ?", (user_id, limit)
+        )
+        return [_memory(r) for r in rows]
+
+    def count_memories(self, user_id: str) -> int:
+        return int(self.db.conn.execute("SELECT count(*) FROM memories WHERE user_id = ?", (user_id,)).fetchone()[0])
+
+    def delete_memories(self, user_id: str, ids: Sequence[str]) -> list[str]:
+        if not ids:
+            return []
+        with self.db.transaction() as conn:
+            rows = conn.execute(
+                f"SELECT seq, id FROM memories WHERE user_id = ? AND id IN ({_marks(len(ids))})", (user_id, *ids)
+            ).fetchall()
+            if not rows:
+                return []
+            seqs = [int(r[0]) for r in rows]
+            old_version = self._version(conn, user_id)
+            conn.executemany("DELETE FROM memories_fts WHERE rowid = ?", [(s,) for s in seqs])
+            conn.executemany("DELETE FROM memories_vec WHERE rowid = ? AND user_id = ?", [(s, user_id) for s in seqs])
+            conn.execute(f"DELETE FROM memories WHERE user_id = ? AND seq IN ({_marks(len(seqs))})", (user_id, *seqs))
+            self._bump(conn, user_id, old_version)
+        matrix = self.cache.advance(user_id, old_version, old_version + 1)
+        if matrix is not None:
+            with self.cache.lock:
+                matrix.remove(np.array(sorted(seqs), np.int64))
+        return [str(r[1]) for r in rows]
+
+    def keyword_search(self, user_id: str, terms: Sequence[str], flt: MemoryFilter, limit: int) -> list[int]:
+        if not terms:
+            return []
+        quoted = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        match = f'owner : "{_owner_token(user_id)}" AND ({quoted})'
+        sql = ["SELECT f.rowid FROM memories_fts f"]
+        where = ["memories_fts MATCH ?"]
+        params: list[object] = [match]
+        if flt.kinds or flt.since is not None or flt.until is not None:
+            sql.append("JOIN memories m ON m.seq = f.rowid")
+            where.append("m.user_id = ?")
+            params.append(user_id)
+            if flt.kinds:
+                where.append(f"m.kind IN ({_marks(len(flt.kinds))})")
+                params.extend(flt.kinds)
+            if flt.since is not None:
+                where.append("m.ts >= ?")
+                params.append(flt.since)
+            if flt.until is not None:
+                where.append("m.ts <= ?")
+                params.append(flt.until)
+        if flt.tags:
+            where.append(f"f.rowid IN (SELECT memory_seq FROM memory_tags WHERE user_id = ? AND tag IN ({_marks(len(flt.tags))}))")
+            params.extend([user_id, *flt.tags])
+        sql.append("WHERE " + " AND ".join(where))
+        sql.append("ORDER BY bm25(memories_fts, 0.0, 1.0) LIMIT ?")
+        params.append(limit)
+        return [int(r[0]) for r in self.db.conn.execute(" ".join(sql), params)]
+
+    # -- vector index ---------------------------------------------------------------------------
+
+    def search(self, user_id: str, vector: np.ndarray, flt: MemoryFilter, limit: int) -> list[tuple[int, float]]:
+        conn = self.db.conn
+        version = self._version(conn, user_id)
+        if version is None:
+            return []
+        matrix = self.cache.get(user_id, version) or self._load(user_id)
+        tag_seqs = None
+        if flt.tags:
+            tag_seqs = np.fromiter(
+                (r[0] for r in conn.execute(
+                    f"SELECT memory_seq FROM memory_tags WHERE user_id = ? AND tag IN ({_marks(len(flt.tags))})",
+                    (user_id, *flt.tags))),
+                np.int64,
+            )
+        return matrix.search(vector.astype(np.float32, copy=False), flt, tag_seqs, limit)
+
+    def _load(self, user_id: str) -> UserMatrix:
+        conn = self.db.conn
+        conn.execute("BEGIN")  # one snapshot: version and rows agree
+        try:
+            version = self._version(conn, user_id) or 0
+            meta = conn.execute(
+                "SELECT seq, kind, ts FROM memories WHERE user_id = ? ORDER BY seq", (user_id,)
+            ).fetchall()
+            vec_rows = conn.execute("SELECT rowid, embedding FROM memories_vec WHERE user_id = ?", (user_id,)).fetchall()
+        finally:
+            conn.execute("COMMIT")
+        dim = self.dim or 0
+        matrix = UserMatrix(version=version, dim=dim)
+        if meta:
+            seqs = np.fromiter((r[0] for r in meta), np.int64, len(meta))
+            vec_seqs = np.fromiter((r[0] for r in vec_rows), np.int64, len(vec_rows))
+            blob = np.frombuffer(b"".join(r[1] for r in vec_rows), np.float32).reshape(len(vec_rows), dim)
+            order = np.argsort(vec_seqs)
+            vecs = blob[order][np.searchsorted(vec_seqs[order], seqs)]
+            matrix.append(
+                seqs, vecs, np.array([KIND_CODE[r[1]] for r in meta], np.int8), np.array([r[2] for r in meta], np.float64)
+            )
+        self.cache.put(user_id, matrix)
+        return matrix
+
+    @staticmethod
+    def _version(conn: object, user_id: str) -> int | None:
+        row = conn.execute("SELECT index_version FROM users WHERE id = ?", (user_id,)).fetchone()  # type: ignore[attr-defined]
+        return int(row[0]) if row else None
+
+    @staticmethod
+    def _bump(conn: object, user_id: str, old_version: int | None) -> None:
+        conn.execute("UPDATE users SET index_version = ? WHERE id = ?", ((old_version or 0) + 1, user_id))  # type: ignore[attr-defined]
+
+    # -- conversations, actions, usage ----------------------------------------------------------
+
+    def add_conversation(self, user_id: str, conversation: ConversationRecord) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO conversations VALUES (?, ?, ?, ?, ?)",
+                (conversation.id, user_id, conversation.title, conversation.started_at, conversation.turns),
+            )
+
+    def recent_conversations(self, user_id: str, limit: int) -> list[ConversationRecord]:
+        rows = self.db.conn.execute(
+            "SELECT id, title, started_at, turns FROM conversations WHERE user_id = ? ORDER BY started_at DESC LIMIT ?",
+            (user_id, limit),
+        )
+        return [ConversationRecord(*r) for r in rows]
+
+    def record_action(self, user_id: str, tool: str, arguments: dict[str, object], status: str,
+                      error: str | None, duration_ms: float) -> None:
+        now = time.time()
+        day = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO actions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (str(uuid.uuid4()), user_id, tool, json.dumps(arguments, default=str), status, error, now, duration_ms),
+            )
+            conn.execute(
+                "INSERT INTO usage VALUES (?, ?, ?, 1, ?) ON CONFLICT (user_id, day, tool) "
+                "DO UPDATE SET calls = calls + 1, errors = errors + excluded.errors",
+                (user_id, day, tool, int(status != "ok")),
+            )
+
+    def recent_actions(self, user_id: str, limit: int) -> list[ActionRecord]:
+        rows = self.db.conn.execute(
+            "SELECT tool, status, error, created_at, duration_ms FROM actions WHERE user_id = ? "
+            "ORDER BY created_at DESC LIMIT ?",
+            (user_id, limit),
+        )
+        return [ActionRecord(*r) for r in rows]
+
+    def usage(self, user_id: str, days: int) -> list[tuple[str, str, int, int]]:
+        since = (datetime.now(UTC) - timedelta(days=days)).strftime("%Y-%m-%d")
+        rows = self.db.conn.execute(
+            "SELECT day, tool, calls, errors FROM usage WHERE user_id = ? AND day >= ? ORDER BY day DESC, tool",
+            (user_id, since),
+        )
+        return [(str(r[0]), str(r[1]), int(r[2]), int(r[3])) for r in rows]
+
+
+def batched(items: Sequence[object], size: int) -> Iterable[Sequence[object]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,108 @@
+"""Settings from JARVIS_* environment variables and an optional TOML file (JARVIS_CONFIG).
+
+Validated once at start-up: an unknown setting, an unknown backend name or a malformed value stops the
+server with a message naming the setting, instead of surfacing later as a confusing runtime error.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class ConfigError(Exception):
+    """Bad configuration; the message names the setting and the rule."""
+
+
+def _default_home() -> Path:
+    return Path(platformdirs.user_data_dir("jarvis-mcp", appauthor=False))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="JARVIS_", extra="forbid", frozen=True)
+
+    home: Path = Field(default_factory=_default_home, description="Data folder (database, documents).")
+    user: str = Field("local", min_length=1, max_length=128, description="The stdio / unauthenticated user.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    config: Path | None = Field(None, description="TOML file with these settings (lower-case keys).")
+
+    store: Literal["sqlite"] = "sqlite"
+    embedder: Literal["onnx"] = "onnx"
+
+    # HTTP bearer tokens. With neither secret nor JWKS set, HTTP serves the local user on loopback only.
+    jwt_secret: SecretStr | None = None
+    jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_auth_method_claim: str = "auth_method"
+    public_url: str | None = Field(None, description="This server's public /mcp URL (token audience).")
+
+    vector_cache_mb: int = Field(2048, ge=16, description="Budget for in-memory per-user vector matrices.")
+    near_duplicate_threshold: float = Field(0.92, gt=0, le=1)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, v: object) -> object:
+        return v.upper() if isinstance(v, str) else v
+
+    @field_validator("jwks_url", "public_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL")
+        return v
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_path = os.environ.get("JARVIS_CONFIG")
+        if toml_path:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return tuple(sources)
+
+    @property
+    def auth_enabled(self) -> bool:
+        return self.jwt_secret is not None or self.jwks_url is not None
+
+    @property
+    def database_path(self) -> Path:
+        return self.home / "jarvis.db"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment (+ overrides), or ConfigError naming each bad setting."""
+    toml_path = os.environ.get("JARVIS_CONFIG")
+    if toml_path and not Path(toml_path).is_file():
+        raise ConfigError(f"JARVIS_CONFIG: no such file: {toml_path}")
+    known = {"JARVIS_" + name.upper() for name in Settings.model_fields}
+    unknown = sorted(k for k in os.environ if k.startswith("JARVIS_") and k not in known)
+    if unknown:
+        raise ConfigError("invalid configuration: " + "; ".join(f"{k}: unknown setting" for k in unknown))
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = "JARVIS_" + "_".join(str(p) for p in err["loc"]).upper() if err["loc"] else "settings"
+            if err["type"] == "extra_forbidden":
+                problems.append(f"{name}: unknown setting")
+            else:
+                problems.append(f"{name}: {err['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None

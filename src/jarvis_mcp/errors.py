@@ -1,0 +1,26 @@
+"""Errors the services raise. Their messages go to the client verbatim, so they name the field and the
+rule and never carry internals; anything else is logged and answered with an opaque reference."""
+
+from __future__ import annotations
+
+
+class JarvisError(Exception):
+    """An error whose message is safe and useful to show to the model."""
+
+
+class InvalidInput(JarvisError):
+    def __init__(self, field: str, rule: str) -> None:
+        super().__init__(f"{field}: {rule}")
+        self.field = field
+        self.rule = rule
+
+
+class NotFound(JarvisError):
+    """Missing, or owned by someone else: the two must be indistinguishable."""
+
+    def __init__(self, what: str, ident: str) -> None:
+        super().__init__(f"{what} not found: {ident}")
+
+
+class StoreMismatch(JarvisError):
+    """The store holds vectors from another embedding model; mixing them would corrupt search."""

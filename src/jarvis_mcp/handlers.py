@@ -1,0 +1,99 @@
+"""What every handler shares: who is calling, and the tool decorator (audit, honest errors, read-only mode)."""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+
+from jarvis_mcp.bootstrap import SharedRuntime
+from jarvis_mcp.errors import JarvisError
+from jarvis_mcp.services.scope import UserScope
+from jarvis_mcp.tokens import identity_from_access_token
+
+log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
+
+_SECRET_WORDS = ("phrase", "secret", "password", "token", "key")
+_current: contextvars.ContextVar[UserScope | None] = contextvars.ContextVar("jarvis_scope", default=None)
+
+
+def _redact(arguments: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in arguments.items():
+        if any(word in name.lower() for word in _SECRET_WORDS):
+            out[name] = "[redacted]"
+        elif isinstance(value, str) and len(value) > 300:
+            out[name] = value[:300] + f"… ({len(value)} chars)"
+        else:
+            out[name] = value
+    return out
+
+
+class Handlers:
+    def __init__(self, mcp: MCPServer[Any], shared: SharedRuntime, *, read_only: bool) -> None:
+        self.mcp = mcp
+        self.shared = shared
+        self.read_only = read_only
+
+    def scope(self) -> UserScope:
+        """The caller, resolved by the server: a verified bearer token, else the configured local user."""
+        current = _current.get()
+        if current is not None:
+            return current
+        runtime = self.shared.runtime
+        token = get_access_token()
+        if token is None:
+            user_id = runtime.local_user_id()
+        else:
+            who = identity_from_access_token(token, runtime.settings)
+            user_id = runtime.store.user_for_identity(who.issuer, who.subject, who.auth_method, who.email)
+        return runtime.scope_for(user_id)
+
+    def tool(self, *, description: str, annotations: ToolAnnotations, title: str | None = None) -> Callable[[F], F]:
+        """Register a sync tool (the SDK runs it in a worker thread), audited, with errors made safe.
+
+        In read-only mode a tool whose annotations do not say read-only is simply not registered: the
+        mode is derived from the annotations, never from a second list.
+        """
+
+        def decorate(fn: F) -> F:
+            if self.read_only and not annotations.read_only_hint:
+                return fn
+
+            @functools.wraps(fn)
+            def run(**kwargs: Any) -> Any:
+                scope = self.scope()
+                token = _current.set(scope)
+                started = time.perf_counter()
+                status, error = "ok", None
+                try:
+                    return fn(**kwargs)
+                except JarvisError as exc:
+                    status, error = "error", str(exc)
+                    raise ToolError(str(exc)) from None
+                except Exception:
+                    ref = uuid.uuid4().hex[:12]
+                    log.exception("tool %s failed (reference %s)", fn.__name__, ref)
+                    status, error = "error", f"internal error {ref}"
+                    raise ToolError(f"internal error (reference {ref}); the server log has the details") from None
+                finally:
+                    _current.reset(token)
+                    try:
+                        scope.audit(fn.__name__, _redact(kwargs), status, error, (time.perf_counter() - started) * 1000)
+                    except Exception:  # the audit must never turn a good answer into a failure
+                        log.exception("could not record the audit entry for %s", fn.__name__)
+
+            self.mcp.add_tool(run, name=fn.__name__, title=title, description=description, annotations=annotations)
+            return fn
+
+        return decorate

@@ -1,0 +1,44 @@
+"""jarvis://me/... resources: the caller's own profile, memories, history and usage."""
+
+from __future__ import annotations
+
+from mcp.server.mcpserver.exceptions import ResourceNotFoundError
+
+from jarvis_mcp.errors import NotFound
+from jarvis_mcp.handlers import Handlers
+
+
+def register(h: Handlers) -> None:
+    mcp = h.mcp
+
+    @mcp.resource(
+        "jarvis://me/profile", name="profile", mime_type="application/json",
+        description="Your profile, and whether onboarding is complete.",
+    )
+    def profile() -> str:
+        return h.scope().account.profile().model_dump_json(indent=2)
+
+    @mcp.resource(
+        "jarvis://me/memories/{memory_id}", name="memory", mime_type="application/json",
+        description="One of your memories, by id.",
+    )
+    def memory(memory_id: str) -> str:
+        try:
+            return h.scope().memory.get(memory_id).model_dump_json(indent=2)
+        except NotFound as exc:
+            # The same answer as an unknown URI: another user's memory is indistinguishable from none.
+            raise ResourceNotFoundError(str(exc)) from None
+
+    @mcp.resource(
+        "jarvis://me/history", name="history", mime_type="application/json",
+        description="Your recent conversations, memories and actions.",
+    )
+    def history() -> str:
+        return h.scope().account.history(50).model_dump_json(indent=2)
+
+    @mcp.resource(
+        "jarvis://me/usage", name="usage", mime_type="application/json",
+        description="Your stored memories and tool calls per day (last 30 days).",
+    )
+    def usage() -> str:
+        return h.scope().account.usage(30).model_dump_json(indent=2)

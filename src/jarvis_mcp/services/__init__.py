@@ -1,0 +1,1 @@
+"""Use cases, bound to one user. No MCP imports: tested directly."""

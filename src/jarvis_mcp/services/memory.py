@@ -1,0 +1,237 @@
+"""Memory: remember, hybrid search, forget, conversation logging — for one user."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from jarvis_mcp.errors import InvalidInput, NotFound
+from jarvis_mcp.models import (
+    ALL_KINDS,
+    WRITABLE_KINDS,
+    ConversationLogged,
+    ForgetResult,
+    Memory,
+    MemoryHit,
+    RememberResult,
+    SearchResult,
+    SimilarMemory,
+)
+from jarvis_mcp.ports import ConversationRecord, Embedder, MemoryFilter, MemoryRecord, NewMemory, Store, VectorIndex
+from jarvis_mcp.services.text import (
+    clean_tags,
+    clean_text,
+    content_hash,
+    fold,
+    from_epoch,
+    keyword_terms,
+    to_epoch,
+)
+
+MAX_MEMORY_CHARS = 10_000
+MAX_TOP_K = 50
+MAX_TURNS = 500
+RRF_K = 60  # the usual constant: damps the head so neither list dominates the fusion
+
+
+class Turn(BaseModel):
+    role: str = Field(description="Who spoke: user, assistant or system.")
+    content: str
+    at: datetime | None = Field(None, description="When it was said (ISO 8601).")
+
+
+@dataclass(frozen=True)
+class MemoryInput:
+    text: str
+    kind: str = "note"
+    tags: list[str] | None = None
+    occurred_at: datetime | None = None
+
+
+def memory_uri(memory_id: str) -> str:
+    return f"jarvis://me/memories/{memory_id}"
+
+
+def to_memory(rec: MemoryRecord) -> Memory:
+    return Memory(
+        id=rec.id, kind=rec.kind, text=rec.text, tags=list(rec.tags),  # type: ignore[arg-type]
+        occurred_at=from_epoch(rec.occurred_at), created_at=from_epoch(rec.created_at),  # type: ignore[arg-type]
+        conversation_id=rec.conversation_id, role=rec.role, uri=memory_uri(rec.id),
+    )
+
+
+class MemoryService:
+    def __init__(self, user_id: str, store: Store, index: VectorIndex, embedder: Embedder,
+                 *, timezone: str | None, near_duplicate: float) -> None:
+        self.user_id = user_id
+        self.store = store
+        self.index = index
+        self.embedder = embedder
+        self.timezone = timezone
+        self.near_duplicate = near_duplicate
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def remember(self, text: str, kind: str = "note", tags: list[str] | None = None,
+                 occurred_at: datetime | None = None) -> RememberResult:
+        return self.remember_many([MemoryInput(text, kind, tags, occurred_at)], field="")[0]
+
+    def remember_many(self, inputs: Sequence[MemoryInput], *, field: str = "items") -> list[RememberResult]:
+        """Validate everything first (nothing is written if any item is bad), then one batched write."""
+        items: list[NewMemory] = []
+        for i, item in enumerate(inputs):
+            prefix = f"{field}[{i}]." if field else ""
+            if item.kind not in WRITABLE_KINDS:
+                raise InvalidInput(f"{prefix}kind", f"must be one of {', '.join(WRITABLE_KINDS)}")
+            text = clean_text(f"{prefix}text", item.text, MAX_MEMORY_CHARS)
+            items.append(NewMemory(
+                kind=item.kind, text=text, content_hash=content_hash(fold(text)),
+                tags=clean_tags(f"{prefix}tags", item.tags), occurred_at=to_epoch(item.occurred_at, self.timezone),
+            ))
+        return self._write(items)
+
+    def _write(self, items: list[NewMemory]) -> list[RememberResult]:
+        existing = self.store.memories_by_hash(self.user_id, [it.content_hash for it in items])
+        fresh = [it for it in items if it.content_hash not in existing]
+        # Only new text is embedded: re-importing the same memories costs a hash lookup, not a model run.
+        unique = list({it.content_hash: it for it in fresh}.values())
+        vectors = self.embedder.embed([it.text for it in unique]) if unique else None
+        similar: dict[str, list[SimilarMemory]] = {}
+        if len(unique) == 1 and vectors is not None:
+            similar[unique[0].content_hash] = self._near_duplicates(vectors[0])
+        stored = {}
+        if unique:
+            for rec, it in zip(self.store.insert_memories(self.user_id, unique, vectors), unique, strict=True):
+                stored[it.content_hash] = rec
+        results = []
+        created_now: set[str] = set()
+        for it in items:
+            if it.content_hash in existing:
+                rec = existing[it.content_hash]
+                results.append(RememberResult(memory=to_memory(rec), created=False, duplicate_of=rec.id))
+            else:
+                rec = stored[it.content_hash]
+                first = it.content_hash not in created_now
+                created_now.add(it.content_hash)
+                results.append(RememberResult(
+                    memory=to_memory(rec), created=first, duplicate_of=None if first else rec.id,
+                    similar=similar.get(it.content_hash, []) if first else [],
+                ))
+        return results
+
+    def _near_duplicates(self, vector) -> list[SimilarMemory]:  # noqa: ANN001 - numpy row
+        hits = [(seq, sim) for seq, sim in self.index.search(self.user_id, vector, MemoryFilter(), 3)
+                if sim >= self.near_duplicate]
+        if not hits:
+            return []
+        recs = {r.seq: r for r in self.store.memories_by_seq(self.user_id, [s for s, _ in hits])}
+        return [SimilarMemory(id=recs[s].id, text=recs[s].text, similarity=round(sim, 4)) for s, sim in hits if s in recs]
+
+    def log_conversation(self, messages: Sequence[Turn], title: str | None = None) -> ConversationLogged:
+        if not messages:
+            raise InvalidInput("messages", "must contain at least one turn")
+        if len(messages) > MAX_TURNS:
+            raise InvalidInput("messages", f"at most {MAX_TURNS} turns per call")
+        if title is not None:
+            title = clean_text("title", title, 200)
+        conversation_id = str(uuid.uuid4())
+        items = []
+        for i, turn in enumerate(messages):
+            role = turn.role.strip().lower()
+            if role not in ("user", "assistant", "system"):
+                raise InvalidInput(f"messages[{i}].role", "must be user, assistant or system")
+            text = clean_text(f"messages[{i}].content", turn.content, MAX_MEMORY_CHARS)
+            items.append(NewMemory(
+                kind="conversation", text=text, conversation_id=conversation_id, role=role, position=i,
+                # Turns are kept per conversation: "thanks!" said in two conversations is two turns.
+                content_hash=content_hash(conversation_id, str(i), text),
+                occurred_at=to_epoch(turn.at, self.timezone),
+            ))
+        started = min((it.occurred_at for it in items if it.occurred_at is not None), default=time.time())
+        self.store.add_conversation(self.user_id, ConversationRecord(conversation_id, title, started, len(items)))
+        results = self._write(items)
+        return ConversationLogged(
+            conversation_id=conversation_id, turns_stored=len(results), memory_ids=[r.memory.id for r in results]
+        )
+
+    def forget(self, memory_ids: Sequence[str]) -> ForgetResult:
+        if not memory_ids:
+            raise InvalidInput("memory_ids", "must name at least one memory")
+        if len(memory_ids) > 500:
+            raise InvalidInput("memory_ids", "at most 500 ids per call")
+        wanted = list(dict.fromkeys(memory_ids))
+        gone = set(self.store.delete_memories(self.user_id, wanted))
+        return ForgetResult(forgotten=[m for m in wanted if m in gone], not_found=[m for m in wanted if m not in gone])
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def get(self, memory_id: str) -> Memory:
+        found = self.store.memories_by_id(self.user_id, [memory_id])
+        if not found:
+            raise NotFound("memory", memory_id)
+        return to_memory(found[0])
+
+    def recent(self, limit: int = 20) -> list[Memory]:
+        return [to_memory(r) for r in self.store.recent_memories(self.user_id, limit)]
+
+    def search(self, query: str, top_k: int = 5, kinds: list[str] | None = None, tags: list[str] | None = None,
+               since: datetime | None = None, until: datetime | None = None) -> SearchResult:
+        query = clean_text("query", query, 2_000)
+        if not 1 <= top_k <= MAX_TOP_K:
+            raise InvalidInput("top_k", f"must be between 1 and {MAX_TOP_K}")
+        if kinds:
+            bad = [k for k in kinds if k not in ALL_KINDS]
+            if bad:
+                raise InvalidInput("kinds", f"unknown kind {bad[0]!r}; use {', '.join(ALL_KINDS)}")
+        flt = MemoryFilter(
+            kinds=tuple(dict.fromkeys(kinds)) if kinds else None,
+            tags=clean_tags("tags", tags) or None,
+            since=to_epoch(since, self.timezone),
+            until=to_epoch(until, self.timezone),
+        )
+        if flt.since is not None and flt.until is not None and flt.since > flt.until:
+            raise InvalidInput("since", "must not be later than until")
+        pool = max(50, top_k * 5)
+        vector = self.embedder.embed([query])[0]
+        by_vector = self.index.search(self.user_id, vector, flt, pool)
+        by_keyword = self.store.keyword_search(self.user_id, keyword_terms(query), flt, pool)
+        fused: dict[int, float] = {}
+        for rank, (seq, _) in enumerate(by_vector):
+            fused[seq] = fused.get(seq, 0.0) + 1.0 / (RRF_K + rank + 1)
+        for rank, seq in enumerate(by_keyword):
+            fused[seq] = fused.get(seq, 0.0) + 1.0 / (RRF_K + rank + 1)
+        best = sorted(fused, key=fused.__getitem__, reverse=True)[:top_k]
+        records = {r.seq: r for r in self.store.memories_by_seq(self.user_id, best)}
+        sims = dict(by_vector)
+        vrank = {seq: i + 1 for i, (seq, _) in enumerate(by_vector)}
+        krank = {seq: i + 1 for i, seq in enumerate(by_keyword)}
+        hits = []
+        for seq in best:
+            rec = records.get(seq)
+            if rec is None:  # deleted between ranking and fetching
+                continue
+            m = to_memory(rec)
+            hits.append(MemoryHit(
+                id=m.id, kind=m.kind, text=m.text, tags=m.tags, occurred_at=m.occurred_at, created_at=m.created_at,
+                score=round(fused[seq], 6), similarity=round(sims[seq], 4) if seq in sims else None,
+                vector_rank=vrank.get(seq), keyword_rank=krank.get(seq),
+                conversation_id=m.conversation_id, role=m.role, uri=m.uri,
+            ))
+        return SearchResult(query=query, hits=hits)
+
+    def search_mode(self, query: str, top_k: int, mode: str) -> list[str]:
+        """Ids ranked by one retriever alone; the retrieval-quality benchmark compares the modes."""
+        flt = MemoryFilter()
+        if mode == "vector":
+            seqs = [s for s, _ in self.index.search(self.user_id, self.embedder.embed([query])[0], flt, top_k)]
+        elif mode == "keyword":
+            seqs = self.store.keyword_search(self.user_id, keyword_terms(query), flt, top_k)
+        else:
+            return [h.id for h in self.search(query, top_k).hits]
+        recs = {r.seq: r.id for r in self.store.memories_by_seq(self.user_id, seqs)}
+        return [recs[s] for s in seqs if s in recs]

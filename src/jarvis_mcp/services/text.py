@@ -1,0 +1,93 @@
+"""Text rules shared by the services: normalisation for dedup, tags, keyword terms, times."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from jarvis_mcp.errors import InvalidInput
+
+MAX_TAGS = 20
+_TAG = re.compile(r"^[\w][\w\-:./]{0,39}$")
+_WORD = re.compile(r"\w+")
+
+# Words that match nearly every memory: as keyword terms they only add noise and cost.
+STOPWORDS = frozenset(
+    """a about after again all am an and any are as at be been before being but by can could did do does
+    doing for from had has have having he her here hers him his how i if in into is it its just me more most
+    my no nor not now of off on once only or other our ours out over own same she should so some such than
+    that the their them then there these they this those through to too under until up very was we were what
+    when where which while who whom why will with would you your yours
+    al como con de del el ella en es esta este fue ha la las lo los me mi mis no para pero por que se su sus
+    un una y yo""".split()
+)
+
+
+def fold(text: str) -> str:
+    """Case, accents and spacing folded: what 'the same text' means for dedup."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(stripped.split())
+
+
+def content_hash(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def clean_text(field: str, text: str, max_chars: int) -> str:
+    text = text.strip()
+    if not text:
+        raise InvalidInput(field, "must not be empty")
+    if len(text) > max_chars:
+        raise InvalidInput(field, f"must be at most {max_chars} characters (got {len(text)})")
+    if "\x00" in text:
+        raise InvalidInput(field, "must not contain NUL characters")
+    return text
+
+
+def clean_tags(field: str, tags: list[str] | None) -> tuple[str, ...]:
+    if not tags:
+        return ()
+    if len(tags) > MAX_TAGS:
+        raise InvalidInput(field, f"at most {MAX_TAGS} tags")
+    out: list[str] = []
+    for tag in tags:
+        norm = "-".join(tag.strip().lower().split())
+        if not _TAG.match(norm):
+            raise InvalidInput(
+                field, f"tag {tag!r} must be 1-40 letters, digits or - _ : . / and start with a letter or digit"
+            )
+        if norm not in out:
+            out.append(norm)
+    return tuple(out)
+
+
+def keyword_terms(query: str, limit: int = 16) -> list[str]:
+    words = [w for w in _WORD.findall(fold(query)) if len(w) > 1 or w.isdigit()]
+    useful = [w for w in words if w not in STOPWORDS] or words
+    return list(dict.fromkeys(useful))[:limit]
+
+
+def zone(name: str | None) -> ZoneInfo:
+    if not name:
+        return ZoneInfo("UTC")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def to_epoch(value: datetime | None, tz_name: str | None) -> float | None:
+    """A naive time is read in the user's own time zone (their profile), else UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone(tz_name))
+    return value.timestamp()
+
+
+def from_epoch(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)

@@ -1,0 +1,171 @@
+"""Bearer JWT verification (HS256 shared secret and/or RS256/ES256 via JWKS) and dev-token issuing."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import anyio.to_thread
+import jwt
+from mcp.server.auth.provider import AccessToken, TokenVerifier
+
+from jarvis_mcp.config import Settings
+
+logger = logging.getLogger(__name__)
+
+_HMAC_ALGS = ("HS256",)
+_JWKS_ALGS = ("RS256", "ES256")
+_LEEWAY_S = 30
+_AUTH_METHOD_RE = re.compile(r"[a-z0-9_-]{1,32}")
+_TTL_RE = re.compile(r"(\d+)([smhd]?)")
+_TTL_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_MAX_TTL_S = 30 * 86400
+
+
+@dataclass(frozen=True)
+class TokenIdentity:
+    issuer: str
+    subject: str
+    auth_method: str
+    email: str | None
+
+
+def _expected_audience(settings: Settings) -> str | None:
+    return settings.jwt_audience or settings.public_url
+
+
+class JwtVerifier(TokenVerifier):
+    def __init__(self, settings: Settings):
+        self._settings = settings
+        self._secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
+        self._audience = _expected_audience(settings)
+        # Cache the key *set* (refetched every 5 min, and on an unknown kid at most every 30 s) rather
+        # than individual keys: PyJWKClient's per-kid LRU would keep trusting a key the IdP has revoked.
+        self._jwks = (
+            jwt.PyJWKClient(settings.jwks_url, cache_jwk_set=True, lifespan=300, timeout=10)
+            if settings.jwks_url
+            else None
+        )
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        try:
+            claims = await self._decode(token)
+        except Exception as exc:  # any failure means "not authenticated", never a 500
+            logger.debug("bearer token rejected: %s: %s", type(exc).__name__, exc)
+            return None
+        sub = claims.get("sub")
+        if not isinstance(sub, str) or not sub:
+            logger.debug("bearer token rejected: missing or empty sub")
+            return None
+        client_id = next(
+            (v for v in (claims.get("azp"), claims.get("client_id")) if isinstance(v, str) and v), sub
+        )
+        return AccessToken(
+            token=token,
+            client_id=client_id,
+            scopes=_scopes(claims),
+            expires_at=int(claims["exp"]),
+            resource=self._audience,
+            subject=sub,
+            claims=claims,
+        )
+
+    async def _decode(self, token: str) -> dict[str, Any]:
+        alg = jwt.get_unverified_header(token).get("alg")
+        key: Any
+        # The header only picks the key; `algorithms=[alg]` then pins the verifier to that one family, so
+        # an RSA public key can never be used as an HMAC secret and "none" never verifies.
+        if alg in _HMAC_ALGS and self._secret is not None:
+            key = self._secret
+        elif alg in _JWKS_ALGS and self._jwks is not None:
+            # PyJWK binds its own algorithm, so an ES256 header cannot select an RSA key (or vice versa).
+            key = await anyio.to_thread.run_sync(self._jwks.get_signing_key_from_jwt, token)
+        else:
+            raise jwt.InvalidAlgorithmError(f"algorithm {alg!r} not accepted")
+        required = ["exp", "sub"] + (["iss"] if self._settings.jwt_issuer else [])
+        return jwt.decode(
+            token,
+            key,
+            algorithms=[alg],
+            audience=self._audience,
+            issuer=self._settings.jwt_issuer,
+            leeway=_LEEWAY_S,
+            options={"require": required, "verify_aud": self._audience is not None},
+        )
+
+
+def _scopes(claims: dict[str, Any]) -> list[str]:
+    raw = claims.get("scope", claims.get("scp"))
+    if isinstance(raw, str):
+        return raw.split()
+    if isinstance(raw, list):
+        return [s for s in raw if isinstance(s, str) and s]
+    return []
+
+
+def identity_from_access_token(token: AccessToken, settings: Settings) -> TokenIdentity:
+    claims = token.claims or {}
+    iss = claims.get("iss")
+    issuer = iss if isinstance(iss, str) and iss else "local"
+    method = claims.get(settings.jwt_auth_method_claim)
+    method = method.lower() if isinstance(method, str) else ""
+    auth_method = method if _AUTH_METHOD_RE.fullmatch(method) else "unknown"
+    email = claims.get("email")
+    verified = claims.get("email_verified")
+    # An unverified address from an external IdP could be anyone's; our own dev tokens are trusted as-is.
+    trusted = verified is True or (verified is None and issuer == "local")
+    subject = token.subject
+    if not subject:
+        raise ValueError("access token has no subject")
+    return TokenIdentity(issuer, subject, auth_method, email if trusted and isinstance(email, str) else None)
+
+
+def issue_token(
+    settings: Settings,
+    *,
+    subject: str,
+    auth_method: str = "local",
+    ttl_seconds: int = 3600,
+    email: str | None = None,
+    scopes: list[str] | None = None,
+) -> str:
+    if settings.jwt_secret is None:
+        raise ValueError("cannot issue tokens: JARVIS_JWT_SECRET is not set")
+    if not subject:
+        raise ValueError("subject must be non-empty")
+    if ttl_seconds <= 0:
+        raise ValueError("ttl_seconds must be positive")
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": subject,
+        "iat": now,
+        "nbf": now,
+        "exp": now + ttl_seconds,
+        "jti": str(uuid.uuid4()),
+        settings.jwt_auth_method_claim: auth_method,
+    }
+    if settings.jwt_issuer:
+        claims["iss"] = settings.jwt_issuer
+    if audience := _expected_audience(settings):
+        claims["aud"] = audience
+    if email is not None:
+        claims["email"] = email
+        claims["email_verified"] = True
+    if scopes:
+        claims["scope"] = " ".join(scopes)
+    return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")
+
+
+def parse_ttl(text: str) -> int:
+    """Seconds from "90s", "15m", "1h", "7d" or a plain number of seconds (1 s to 30 days)."""
+    m = _TTL_RE.fullmatch(text.strip().lower())
+    if not m:
+        raise ValueError(f"invalid TTL {text!r}: use e.g. 90s, 15m, 1h, 7d or a number of seconds")
+    seconds = int(m.group(1)) * _TTL_UNITS[m.group(2)]
+    if not 0 < seconds <= _MAX_TTL_S:
+        raise ValueError(f"invalid TTL {text!r}: must be between 1 second and 30 days")
+    return seconds
