@@ -32,7 +32,10 @@ INSTRUCTIONS = """JARVIS: the user's personal memory and assistant tools.
 REGISTRARS = (memory.register, account.register, me.register, prompts.register)
 
 
-def build_server(settings: Settings, *, read_only: bool = False, embedder: Embedder | None = None) -> MCPServer[Runtime]:
+def build_server(
+    settings: Settings, *, read_only: bool = False, embedder: Embedder | None = None, resource_url: str | None = None
+) -> MCPServer[Runtime]:
+    """resource_url: where this server's /mcp is reached, for RFC 9728 metadata when JARVIS_PUBLIC_URL is unset."""
     shared = SharedRuntime(settings, embedder=embedder)
 
     @asynccontextmanager
@@ -45,7 +48,7 @@ def build_server(settings: Settings, *, read_only: bool = False, embedder: Embed
 
     auth: dict[str, Any] = {}
     if settings.auth_enabled:
-        resource_url = settings.public_url or "http://127.0.0.1:8765/mcp"
+        resource_url = settings.public_url or resource_url or "http://127.0.0.1:8765/mcp"
         auth = {
             "token_verifier": JwtVerifier(settings),
             "auth": AuthSettings(
