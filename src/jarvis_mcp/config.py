@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -50,17 +50,45 @@ class Settings(BaseSettings):
     vector_cache_mb: int = Field(2048, ge=16, description="Budget for in-memory per-user vector matrices.")
     near_duplicate_threshold: float = Field(0.92, gt=0, le=1)
 
+    # Documents: the original bytes go to a DocumentStore; text, chunks and vectors to the store above.
+    document_store: Literal["local", "supabase"] = "local"
+    supabase_url: str | None = Field(None, description="https://<project>.supabase.co")
+    supabase_key: SecretStr | None = Field(None, description="Service-role key (server side only).")
+    supabase_bucket: str = Field("jarvis-documents", pattern=r"^[a-z0-9][a-z0-9._-]{2,62}$")
+    supabase_signed_url_seconds: int = Field(60, ge=10, le=3600, description="Download link lifetime.")
+    max_document_bytes: int = Field(20 << 20, ge=1024, description="Largest single document.")
+    max_user_document_bytes: int = Field(1 << 30, ge=1024, description="All of one user's documents.")
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, v: object) -> object:
         return v.upper() if isinstance(v, str) else v
 
-    @field_validator("jwks_url", "public_url")
+    @field_validator("jwks_url", "public_url", "supabase_url")
     @classmethod
     def _url(cls, v: str | None) -> str | None:
         if v is not None and not v.startswith(("https://", "http://")):
             raise ValueError("must be an http(s) URL")
         return v
+
+    @model_validator(mode="after")
+    def _audience_with_jwks(self) -> Settings:
+        # A shared identity provider issues tokens for many services; without an audience check any of
+        # them would be accepted here.
+        if self.jwks_url and not (self.jwt_audience or self.public_url):
+            raise ValueError("JARVIS_JWKS_URL needs JARVIS_JWT_AUDIENCE (or JARVIS_PUBLIC_URL) to check the token audience")
+        return self
+
+    @model_validator(mode="after")
+    def _document_store_complete(self) -> Settings:
+        if self.document_store == "supabase":
+            missing = [name for name, value in (("JARVIS_SUPABASE_URL", self.supabase_url),
+                                                ("JARVIS_SUPABASE_KEY", self.supabase_key)) if not value]
+            if missing:
+                raise ValueError(f"JARVIS_DOCUMENT_STORE=supabase needs {' and '.join(missing)}")
+        if self.max_user_document_bytes < self.max_document_bytes:
+            raise ValueError("JARVIS_MAX_USER_DOCUMENT_BYTES must be at least JARVIS_MAX_DOCUMENT_BYTES")
+        return self
 
     @classmethod
     def settings_customise_sources(

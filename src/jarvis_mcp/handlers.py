@@ -14,6 +14,7 @@ from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
+from pydantic import BaseModel
 
 from jarvis_mcp.bootstrap import SharedRuntime
 from jarvis_mcp.errors import JarvisError
@@ -30,13 +31,24 @@ _current: contextvars.ContextVar[UserScope | None] = contextvars.ContextVar("jar
 def _redact(arguments: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in arguments.items():
-        if any(word in name.lower() for word in _SECRET_WORDS):
+        if any(word in str(name).lower() for word in _SECRET_WORDS):
             out[name] = "[redacted]"
-        elif isinstance(value, str) and len(value) > 300:
-            out[name] = value[:300] + f"… ({len(value)} chars)"
         else:
-            out[name] = value
+            out[name] = _trace(value)
     return out
+
+
+def _trace(value: Any) -> Any:
+    # Secrets and bulk hide inside nested arguments too (preferences, conversation turns): walk them.
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
+    if isinstance(value, dict):
+        return _redact(value)
+    if isinstance(value, list | tuple):
+        return [_trace(v) for v in value]
+    if isinstance(value, str) and len(value) > 300:
+        return value[:300] + f"… ({len(value)} chars)"
+    return value
 
 
 class Handlers:

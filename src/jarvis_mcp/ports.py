@@ -45,6 +45,7 @@ class NewMemory:
     conversation_id: str | None = None
     role: str | None = None
     position: int | None = None
+    document_id: str | None = None  # a passage of this document (kind 'document')
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,8 @@ class MemoryRecord:
     created_at: float
     conversation_id: str | None = None
     role: str | None = None
+    document_id: str | None = None
+    document_title: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,44 @@ class ActionRecord:
     duration_ms: float
 
 
+@dataclass(frozen=True)
+class NewDocument:
+    id: str
+    title: str
+    filename: str
+    mime_type: str
+    size: int
+    sha256: str
+    tags: tuple[str, ...]
+    pages: int | None
+    text: str
+    search_key: str  # folded title + filename: what list_documents(query) matches
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    id: str
+    title: str
+    filename: str
+    mime_type: str
+    size: int
+    sha256: str
+    tags: tuple[str, ...]
+    pages: int | None
+    chars: int
+    chunks: int | None  # None while its passages are not all indexed
+    created_at: float
+
+
+class QuotaExceeded(Exception):
+    """Storing a document would take the user past their document storage limit."""
+
+    def __init__(self, used: int, limit: int) -> None:
+        super().__init__(f"{used} of {limit} bytes used")
+        self.used = used
+        self.limit = limit
+
+
 class Store(Protocol):
     """Relational data. Every method takes the caller's user id and touches only that user's rows."""
 
@@ -113,10 +154,172 @@ class Store(Protocol):
     def recent_actions(self, user_id: str, limit: int) -> list[ActionRecord]: ...
     def usage(self, user_id: str, days: int) -> list[tuple[str, str, int, int]]: ...
 
+    # Documents: metadata and extracted text; passages are memories carrying document_id.
+    def add_document(self, user_id: str, doc: NewDocument, max_user_bytes: int) -> tuple[DocumentRecord, bool]:
+        """Insert (created True), or return the user's document with the same sha256 (created False).
+        Raises QuotaExceeded when the new document would take the user past max_user_bytes."""
+        ...
+    def mark_document_indexed(self, user_id: str, document_id: str, chunks: int) -> None: ...
+    def get_document(self, user_id: str, document_id: str) -> DocumentRecord | None: ...
+    def document_text(self, user_id: str, document_id: str) -> str | None: ...
+    def list_documents(self, user_id: str, query: str | None, tags: Sequence[str], limit: int) -> list[DocumentRecord]: ...
+    def document_usage(self, user_id: str) -> tuple[int, int]:
+        """(documents, bytes) the user stores."""
+        ...
+    def delete_document(self, user_id: str, document_id: str) -> DocumentRecord | None:
+        """Delete the document and its passages (memories, keywords, vectors, cache); None if not found."""
+        ...
+
+
+class DocumentStore(Protocol):
+    """The original bytes of users' documents, content-addressed: the key is the sha256 hex of the bytes.
+
+    Every adapter accepts only a 64-hex key and a UUID user id and keeps each user's objects under that
+    user's own prefix, so no argument can name another user's object or a place outside the store.
+    """
+
+    def put(self, user_id: str, key: str, data: bytes, mime_type: str) -> None:
+        """Store (idempotent: the same key is the same bytes)."""
+        ...
+    def get(self, user_id: str, key: str) -> bytes | None: ...
+    def delete(self, user_id: str, key: str) -> None:
+        """Remove if present (idempotent)."""
+        ...
+    def signed_url(self, user_id: str, key: str, filename: str, expires_in: int) -> str | None:
+        """A short-lived download link, or None where the backend has no such thing (local files)."""
+        ...
+
 
 class VectorIndex(Protocol):
     """Nearest neighbours among one user's memories, filters applied before ranking."""
 
     def search(self, user_id: str, vector: np.ndarray, flt: MemoryFilter, limit: int) -> list[tuple[int, float]]:
         """(memory seq, cosine similarity), best first."""
+        ...
+
+
+# -- contacts -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContactRecord:
+    id: str
+    name: str
+    emails: tuple[str, ...]
+    phones: tuple[str, ...]  # E.164
+    company: str | None
+    role: str | None
+    tags: tuple[str, ...]
+    notes: str | None
+    relationship: str | None
+    source: str  # manual | google | import
+    source_id: str | None
+    agent_id: str | None
+    voice: str | None
+    personality: str | None
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class ContactWrite:
+    """A whole contact to insert (id None) or to replace (id set; agent fields are left alone)."""
+
+    id: str | None
+    name: str
+    emails: tuple[str, ...]
+    phones: tuple[str, ...]
+    company: str | None
+    role: str | None
+    tags: tuple[str, ...]
+    notes: str | None
+    relationship: str | None
+    source: str
+    source_id: str | None
+    notes_vector: np.ndarray | None = None
+    keep_vector: bool = False  # an update whose notes did not change keeps the stored vector
+
+
+@dataclass(frozen=True)
+class ContactMatch:
+    record: ContactRecord
+    score: float
+    matched: tuple[str, ...]  # the fields that matched, best first
+    coverage: float  # share of the query's terms that matched some field
+
+
+class ContactStore(Protocol):
+    """One user's contacts. Another user's contact is simply absent from every answer."""
+
+    def contacts_by_id(self, user_id: str, ids: Sequence[str]) -> list[ContactRecord]: ...
+    def contacts_by_handles(self, user_id: str, emails: Sequence[str], phones: Sequence[str]) -> list[tuple[str, ContactRecord]]:
+        """(the email or E.164 phone that matched, contact) for exact handle matches."""
+        ...
+    def contacts_by_source(self, user_id: str, source: str, source_ids: Sequence[str]) -> dict[str, ContactRecord]: ...
+    def contacts_by_name(self, user_id: str, names_folded: Sequence[str]) -> list[ContactRecord]: ...
+    def source_ids(self, user_id: str, source: str) -> dict[str, str]:
+        """source_id -> contact id for every contact of that source."""
+        ...
+    def write_contacts(self, user_id: str, writes: Sequence[ContactWrite]) -> list[ContactRecord]: ...
+    def delete_contacts(self, user_id: str, ids: Sequence[str]) -> list[str]: ...
+    def list_contacts(self, user_id: str, offset: int, limit: int) -> list[ContactRecord]:
+        """Ordered by name (folded), then id."""
+        ...
+    def count_contacts(self, user_id: str) -> int: ...
+    def search_contacts(self, user_id: str, query: str, tags: Sequence[str] | None, limit: int) -> list[ContactMatch]:
+        """Lexical matching over name, emails, phones, company, role, relationship, tags and notes."""
+        ...
+    def nearest_contacts(self, user_id: str, vector: np.ndarray, tags: Sequence[str] | None,
+                         limit: int) -> list[tuple[ContactRecord, float]]:
+        """Contacts whose notes are closest to the vector (cosine), best first."""
+        ...
+    def get_sync_token(self, user_id: str, provider: str) -> str | None: ...
+    def set_sync_token(self, user_id: str, provider: str, token: str | None) -> None: ...
+
+
+class CredentialStore(Protocol):
+    """Per-user provider credentials, stored as the opaque (already encrypted) bytes it is given."""
+
+    def get_credential(self, user_id: str, provider: str) -> bytes | None: ...
+    def put_credential(self, user_id: str, provider: str, secret: bytes) -> None: ...
+    def delete_credential(self, user_id: str, provider: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class SourceContact:
+    """A person as a provider returns it; phones are raw strings, normalised by the contacts service."""
+
+    source_id: str
+    deleted: bool = False
+    name: str | None = None
+    emails: tuple[str, ...] = ()
+    phones: tuple[str, ...] = ()
+    company: str | None = None
+    role: str | None = None
+    notes: str | None = None
+
+
+@dataclass(frozen=True)
+class SourcePage:
+    contacts: tuple[SourceContact, ...]
+    full: bool  # a listing of every contact, not only the changes since a sync token
+    total: int | None
+    next_sync_token: str | None = None  # only on the last page
+
+
+class ContactSourceError(Exception):
+    """The provider failed after retries, or refused the credentials (auth=True)."""
+
+    def __init__(self, message: str, *, auth: bool = False) -> None:
+        super().__init__(message)
+        self.auth = auth
+
+
+class ContactSource(Protocol):
+    """A provider of the user's contacts (Google People). Built per user from that user's credentials."""
+
+    provider: str
+
+    def pages(self, sync_token: str | None) -> Iterator[SourcePage]:
+        """Every change since sync_token (everything when None, or when the token has expired)."""
         ...

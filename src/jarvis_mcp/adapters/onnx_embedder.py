@@ -80,12 +80,15 @@ class OnnxMiniLMEmbedder:
         self._loaded: _Loaded | None = None
 
     def start_loading(self) -> None:
-        """Begin loading in a daemon thread so the first `embed` does not pay for it. Idempotent."""
+        """Begin loading in a background thread so the first `embed` does not pay for it. Idempotent."""
         with self._lock:
             if self._loading is not None:
                 return
             future = self._loading = Future()
-        threading.Thread(target=self._run_load, args=(future,), name="minilm-load", daemon=True).start()
+        # Not a daemon: a process that exits mid-load (a client that only lists tools, then closes stdin)
+        # would tear down onnxruntime's native threads under it and abort ("terminate called without an
+        # active exception", SIGABRT). Interpreter exit now waits the fraction of a second the load takes.
+        threading.Thread(target=self._run_load, args=(future,), name="minilm-load", daemon=False).start()
 
     def ready(self) -> bool:
         return self._loaded is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from mcp.types import CallToolResult, TextContent
@@ -9,10 +10,13 @@ from pydantic import BaseModel
 
 from jarvis_mcp.models import DATA_NOTICE
 
+# Models read tags loosely: "</MEMORY >" or "< /memory>" would close a block as surely as "</memory>".
+_TAG_START = re.compile(r"<(?=\s*/?\s*memory)", re.IGNORECASE)
+
 
 def _escape(text: str) -> str:
-    # A memory must not be able to close its own block and speak outside it.
-    return text.replace("</memory", "<\\/memory").replace("<memory", "<\\memory")
+    # A memory must not be able to close its own block (or open a fake one) and speak outside it.
+    return _TAG_START.sub("&lt;", text)
 
 
 def memory_block(attrs: dict[str, object], text: str) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from jarvis_mcp.adapters.sqlite.database import Database
+from jarvis_mcp.adapters.sqlite.documents import DocumentTables
 from jarvis_mcp.adapters.sqlite.vectors import KIND_CODE, UserMatrix, VectorCache
 from jarvis_mcp.errors import StoreMismatch
 from jarvis_mcp.ports import (
@@ -23,7 +24,10 @@ from jarvis_mcp.ports import (
     UserRecord,
 )
 
-_MEMORY_COLUMNS = "seq, id, kind, text, tags, occurred_at, created_at, conversation_id, role"
+_MEMORY_COLUMNS = (
+    "seq, id, kind, text, tags, occurred_at, created_at, conversation_id, role, document_id, "
+    "(SELECT d.title FROM documents d WHERE d.user_id = memories.user_id AND d.id = memories.document_id)"
+)
 _USER_COLUMNS = "id, name, pronouns, timezone, locale, preferences, created_at, voice_key_hash"
 _PROFILE_FIELDS = {"name", "pronouns", "timezone", "locale", "preferences"}
 _LAST_SEEN_EVERY = 3600.0
@@ -39,11 +43,12 @@ def _marks(n: int) -> str:
 
 
 def _memory(row: Sequence[object]) -> MemoryRecord:
-    seq, mid, kind, text, tags, occurred_at, created_at, conversation_id, role = row
+    seq, mid, kind, text, tags, occurred_at, created_at, conversation_id, role, document_id, document_title = row
     return MemoryRecord(
         seq=int(seq), id=str(mid), kind=str(kind), text=str(text), tags=tuple(json.loads(str(tags))),
         occurred_at=occurred_at, created_at=float(created_at),  # type: ignore[arg-type]
         conversation_id=conversation_id, role=role,  # type: ignore[arg-type]
+        document_id=document_id, document_title=document_title,  # type: ignore[arg-type]
     )
 
 
@@ -56,7 +61,7 @@ def _user(row: Sequence[object]) -> UserRecord:
     )
 
 
-class SqliteStore:
+class SqliteStore(DocumentTables):
     def __init__(self, path: Path, *, vector_cache_bytes: int = 2 << 30) -> None:
         self.db = Database(path)
         self.cache = VectorCache(vector_cache_bytes)
@@ -152,11 +157,11 @@ class SqliteStore:
             for i, item in enumerate(items):
                 row = conn.execute(
                     "INSERT INTO memories (id, user_id, kind, text, tags, content_hash, occurred_at, created_at, ts, "
-                    "conversation_id, role, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "conversation_id, role, position, document_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (user_id, content_hash) DO NOTHING RETURNING seq, id",
                     (str(uuid.uuid4()), user_id, item.kind, item.text, json.dumps(list(item.tags)), item.content_hash,
                      item.occurred_at, now, item.occurred_at if item.occurred_at is not None else now,
-                     item.conversation_id, item.role, item.position),
+                     item.conversation_id, item.role, item.position, item.document_id),
                 ).fetchone()
                 if row is None:
                     existing = conn.execute(
@@ -175,7 +180,7 @@ class SqliteStore:
                     (seq, user_id, vectors[i].astype(np.float32).tobytes()),
                 )
                 out.append(MemoryRecord(seq, mid, item.kind, item.text, item.tags, item.occurred_at, now,
-                                        item.conversation_id, item.role))
+                                        item.conversation_id, item.role, item.document_id))
                 new_seqs.append(seq)
                 new_rows.append(i)
             if new_seqs:

@@ -1,0 +1,149 @@
+"""SqliteStore: the embedding-model guard, identities, and per-user isolation of every retriever."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jarvis_mcp.adapters.sqlite import SqliteStore
+from jarvis_mcp.adapters.sqlite import store as store_module
+from jarvis_mcp.bootstrap import open_runtime
+from jarvis_mcp.config import Settings
+from jarvis_mcp.errors import StoreMismatch
+from jarvis_mcp.ports import MemoryFilter, NewMemory
+from jarvis_mcp.services.text import content_hash, fold, keyword_terms
+
+
+@pytest.fixture
+def store(tmp_path: Path, embedder) -> Iterator[SqliteStore]:
+    s = SqliteStore(tmp_path / "jarvis.db")
+    s.ensure_embedding_model(embedder.model_id, embedder.dim)
+    yield s
+    s.close()
+
+
+def add(store: SqliteStore, embedder, user: str, text: str, kind: str = "note", tags: tuple[str, ...] = (),
+        occurred_at: float | None = None) -> int:
+    item = NewMemory(kind=kind, text=text, content_hash=content_hash(fold(text)), tags=tags, occurred_at=occurred_at)
+    return store.insert_memories(user, [item], embedder.embed([text]))[0].seq
+
+
+# -- the embedding model guard --------------------------------------------------------------------
+
+
+def test_another_embedding_model_is_refused(store: SqliteStore, tmp_path: Path, embedder) -> None:
+    other = SqliteStore(tmp_path / "jarvis.db")
+    try:
+        with pytest.raises(StoreMismatch) as wrong_model:
+            other.ensure_embedding_model("text-embedding-3-small", embedder.dim)
+        message = str(wrong_model.value)
+        assert embedder.model_id in message and "text-embedding-3-small" in message
+        assert "use the original embedder or a new JARVIS_HOME" in message
+        with pytest.raises(StoreMismatch, match=f"dimension {embedder.dim}.*dimension 768"):
+            other.ensure_embedding_model(embedder.model_id, 768)
+        other.ensure_embedding_model(embedder.model_id, embedder.dim)  # the same one is fine, again
+    finally:
+        other.close()
+
+
+def test_open_runtime_refuses_a_store_made_by_another_model(tmp_path: Path, embedder) -> None:
+    settings = Settings(home=tmp_path)
+    open_runtime(settings, embedder=embedder).close()
+
+    class Other:
+        model_id, dim = "other-model", 8
+
+        def embed(self, texts):  # noqa: ANN001, ANN202 - never called
+            raise AssertionError
+
+    with pytest.raises(StoreMismatch, match="other-model"):
+        open_runtime(settings, embedder=Other())
+
+
+def test_migrations_run_once(tmp_path: Path, store: SqliteStore) -> None:
+    again = SqliteStore(tmp_path / "jarvis.db")
+    try:
+        rows = again.db.conn.execute("SELECT version FROM schema_migrations").fetchall()
+        assert len(rows) == len({r[0] for r in rows}) >= 1
+    finally:
+        again.close()
+
+
+# -- identities -----------------------------------------------------------------------------------
+
+
+def test_user_for_identity_creates_then_stays_stable(store: SqliteStore, monkeypatch) -> None:
+    alice = store.user_for_identity("https://idp", "alice-sub", "google", None)
+    assert store.get_user(alice) is not None
+    assert store.user_for_identity("https://idp", "alice-sub", "google", None) == alice
+    monkeypatch.setattr(store_module, "_LAST_SEEN_EVERY", 0.0)  # take the slow path that refreshes last_seen
+    assert store.user_for_identity("https://idp", "alice-sub", "google", None) == alice
+    # The same subject at another issuer is another person.
+    assert store.user_for_identity("https://other-idp", "alice-sub", "google", None) != alice
+
+
+def test_same_verified_email_links_a_new_identity(store: SqliteStore) -> None:
+    alice = store.user_for_identity("https://accounts.google.com", "g-1", "google", "Alice@Example.com")
+    via_email = store.user_for_identity("https://magic.link", "m-9", "email", "alice@example.com")
+    assert via_email == alice
+    stranger = store.user_for_identity("https://magic.link", "m-10", "email", "mallory@example.com")
+    no_email = store.user_for_identity("0x-wallet", "0xabc", "wallet", None)
+    assert len({alice, stranger, no_email}) == 3
+    # A later identity without an email is never linked to the others by accident.
+    assert store.user_for_identity("telegram", "t-1", "telegram", None) not in {alice, stranger, no_email}
+
+
+# -- isolation inside the store -------------------------------------------------------------------
+
+
+def test_retrievers_never_cross_users(store: SqliteStore, embedder) -> None:
+    alice = store.user_for_identity("local", "alice", "local", None)
+    bob = store.user_for_identity("local", "bob", "local", None)
+    shared_text = "Invoice INV-4242 from Kestrel Plumbing is due Friday"
+    alice_seqs = {
+        add(store, embedder, alice, shared_text, kind="task", tags=("bills",), occurred_at=1_700_000_000.0),
+        add(store, embedder, alice, "Alice's secret: the safe combination is 31-07-99", tags=("bills",)),
+    }
+    bob_seqs = {add(store, embedder, bob, shared_text, kind="task", tags=("bills",), occurred_at=1_700_000_000.0)}
+    assert not alice_seqs & bob_seqs
+
+    filters = [
+        MemoryFilter(),
+        MemoryFilter(kinds=("task",)),
+        MemoryFilter(tags=("bills",)),
+        MemoryFilter(since=0.0, until=2_000_000_000.0),
+        MemoryFilter(kinds=("task", "note"), tags=("bills",), since=0.0),
+    ]
+    for query in (shared_text, "safe combination 31-07-99"):
+        vector = embedder.embed([query])[0]
+        for flt in filters:
+            assert set(store.keyword_search(bob, keyword_terms(query), flt, 50)) <= bob_seqs, (query, flt)
+            assert {seq for seq, _ in store.search(bob, vector, flt, 50)} <= bob_seqs, (query, flt)
+            assert set(store.keyword_search(alice, keyword_terms(query), flt, 50)) <= alice_seqs
+            assert {seq for seq, _ in store.search(alice, vector, flt, 50)} <= alice_seqs
+    # Bob's own copy is found; Alice's secret is not, however he asks.
+    assert set(store.keyword_search(bob, keyword_terms(shared_text), MemoryFilter(), 50)) == bob_seqs
+    assert store.keyword_search(bob, ["safe", "combination", "31"], MemoryFilter(), 50) == []
+
+    alice_records = store.memories_by_seq(alice, sorted(alice_seqs))
+    alice_ids = [r.id for r in alice_records]
+    assert store.memories_by_seq(bob, sorted(alice_seqs)) == []
+    assert store.memories_by_id(bob, alice_ids) == []
+    assert store.memories_by_hash(bob, [content_hash(fold(r.text)) for r in alice_records if r.text != shared_text]) == {}
+    assert store.delete_memories(bob, alice_ids) == []
+    assert len(store.memories_by_id(alice, alice_ids)) == 2
+    assert store.count_memories(alice) == 2 and store.count_memories(bob) == 1
+    assert [r.seq for r in store.recent_memories(bob, 10)] == sorted(bob_seqs)
+
+
+def test_vector_search_of_a_user_without_memories(store: SqliteStore, embedder) -> None:
+    alice = store.user_for_identity("local", "alice", "local", None)
+    add(store, embedder, alice, "something of Alice's")
+    bob = store.user_for_identity("local", "bob", "local", None)
+    vector = embedder.embed(["something"])[0]
+    assert store.search(bob, vector, MemoryFilter(), 10) == []
+    assert store.search("no-such-user", vector, MemoryFilter(), 10) == []
+    assert store.search(bob, np.zeros(embedder.dim, np.float32), MemoryFilter(kinds=("note",)), 10) == []

@@ -1,0 +1,439 @@
+"""Latency and throughput of the memory tools, measured through an in-process MCP client.
+
+    .venv/bin/python tools/bench_memory.py                                  # 10k and 100k, 10 other users
+    .venv/bin/python tools/bench_memory.py --sizes 2000 --other-users 2     # a quick run while developing
+
+For each size N: one measured user holds N memories among `--other-users` users holding `--other-size`
+(default N) each. The bulk rows are written straight through SqliteStore.insert_memories with synthetic
+vectors (hashed words, randomly projected; other users get random unit vectors): the real model embeds
+~350 sentences/s, so 1.1M rows through it would take an hour. Those vectors are NOT MiniLM vectors; they
+only make the index the right size, so this measures latency, not ranking quality (see retrieval_eval.py).
+Everything timed after that is real: each search embeds its query with the local ONNX model, each
+remember embeds its text, the bulk import embeds every text, and the stdio start spawns the real server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from bench_common import (
+    HashedVectors,
+    load_average,
+    markdown_table,
+    median,
+    summary_ms,
+    synthetic_memories,
+    synthetic_queries,
+)
+from mcp import Client
+
+from jarvis_mcp.adapters.onnx_embedder import OnnxMiniLMEmbedder
+from jarvis_mcp.adapters.sqlite import SqliteStore
+from jarvis_mcp.bootstrap import open_runtime
+from jarvis_mcp.config import Settings
+from jarvis_mcp.ports import MemoryFilter, NewMemory
+from jarvis_mcp.server import build_server
+from jarvis_mcp.services.memory import MemoryInput
+from jarvis_mcp.services.text import content_hash, fold, keyword_terms
+
+MEASURED_USER = "bench"
+BATCH = 2_000  # rows per insert_memories call (one transaction)
+WARMUP = 10
+KIND_FILTER = ["event", "task"]
+MARKER = "bench-populated.json"
+
+
+# -- population --------------------------------------------------------------------------------
+
+
+def _user_id(store: SqliteStore, name: str) -> str:
+    return store.user_for_identity("local", name, "local", None)
+
+
+def populate(home: Path, size: int, other_users: int, other_size: int, dim: int, model_id: str,
+             log: Callable[[str], None]) -> dict[str, Any]:
+    """Fill home with the measured user and the other users, round-robin in batches so that each user's
+    rows are interleaved with the others' as they would be in a shared store. Reused when already done."""
+    marker = home / MARKER
+    wanted = {"size": size, "other_users": other_users, "other_size": other_size, "model_id": model_id}
+    if marker.is_file():
+        done = json.loads(marker.read_text())
+        if {k: done.get(k) for k in wanted} == wanted:
+            log(f"  reusing populated store at {home}")
+            return done
+        raise SystemExit(f"{home} holds a different population ({done}); use another --home")
+    home.mkdir(parents=True, exist_ok=True)
+    store = SqliteStore(home / "jarvis.db")
+    store.ensure_embedding_model(model_id, dim)
+    hashed = HashedVectors(dim)
+    started = time.perf_counter()
+    plan = [(MEASURED_USER, size, 0)] + [(f"other-{i:02d}", other_size, i) for i in range(1, other_users + 1)]
+    pending = []
+    for name, n, seed in plan:
+        memories = synthetic_memories(n, seed=1000 + seed, variant=name)
+        pending.append([_user_id(store, name), name, memories, 0])
+    gen_s = time.perf_counter() - started
+    rng = np.random.default_rng(99)
+    inserted = 0
+    insert_started = time.perf_counter()
+    while pending:
+        for entry in list(pending):
+            uid, name, memories, pos = entry
+            chunk = memories[pos : pos + BATCH]
+            if name == MEASURED_USER:
+                vectors = hashed.embed([m.text for m in chunk])
+            else:
+                # Never compared with the measured user's queries, so plain random unit vectors suffice.
+                vectors = rng.standard_normal((len(chunk), dim), dtype=np.float32)
+                vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+            items = [
+                NewMemory(kind=m.kind, text=m.text, content_hash=content_hash(fold(m.text)), tags=m.tags,
+                          occurred_at=m.occurred_at)
+                for m in chunk
+            ]
+            store.insert_memories(uid, items, vectors)
+            inserted += len(chunk)
+            entry[3] = pos + len(chunk)
+            if entry[3] >= len(memories):
+                pending.remove(entry)
+        log(f"\r  inserted {inserted:,} rows ({inserted / (time.perf_counter() - insert_started):,.0f}/s)")
+    store.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.db.conn.execute("PRAGMA optimize")
+    store.close()
+    done = {
+        **wanted,
+        "total_rows": inserted,
+        "generate_s": round(gen_s, 1),
+        "insert_s": round(time.perf_counter() - insert_started, 1),
+        "insert_rows_per_s": round(inserted / (time.perf_counter() - insert_started)),
+        "db_mb": round(sum(p.stat().st_size for p in home.glob("jarvis.db*")) / 1e6, 1),
+    }
+    marker.write_text(json.dumps(done))
+    log(f"\n  populated {inserted:,} rows in {time.perf_counter() - started:.1f} s ({done['db_mb']} MB)")
+    return done
+
+
+# -- measurements through the MCP client ----------------------------------------------------------
+
+
+async def _timed_calls(client: Client, tool: str, calls: list[dict[str, Any]],
+                       check: Callable[[Any], None]) -> list[float]:
+    samples = []
+    for args in calls:
+        t = time.perf_counter()
+        result = await client.call_tool(tool, args)
+        samples.append(time.perf_counter() - t)
+        if result.is_error:
+            raise SystemExit(f"{tool} failed: {result.content}")
+        check(result.structured_content)
+    return samples
+
+
+def _has_hits(sc: dict[str, Any]) -> None:
+    if not sc.get("hits"):
+        raise SystemExit(f"search returned no hits: {sc}")
+
+
+def _created(sc: dict[str, Any]) -> None:
+    if not sc.get("created"):
+        raise SystemExit(f"remember did not create a memory: {sc}")
+
+
+async def measure_mcp_search(settings: Settings, embedder: OnnxMiniLMEmbedder, queries: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    async with Client(build_server(settings, embedder=embedder)) as client:
+        t = time.perf_counter()
+        await client.call_tool("search_memory", {"query": "warm up: load the vector matrix"})
+        out["first_search_ms"] = round((time.perf_counter() - t) * 1000, 1)
+        await _timed_calls(client, "search_memory", [{"query": q} for q in queries[:WARMUP]], _has_hits)
+        out["search"] = summary_ms(await _timed_calls(client, "search_memory", [{"query": q} for q in queries], _has_hits))
+        out["search_kinds"] = summary_ms(await _timed_calls(
+            client, "search_memory", [{"query": q, "kinds": KIND_FILTER} for q in queries], _has_hits))
+    return out
+
+
+async def measure_mcp_remember(settings: Settings, embedder: OnnxMiniLMEmbedder, texts: list[str]) -> tuple[dict[str, Any], list[str]]:
+    ids: list[str] = []
+
+    def keep(sc: dict[str, Any]) -> None:
+        _created(sc)
+        ids.append(sc["memory"]["id"])
+
+    async with Client(build_server(settings, embedder=embedder)) as client:
+        # The first call loads the matrix (near-duplicate check); warm-up texts are distinct too.
+        await _timed_calls(client, "remember", [{"text": t, "kind": "note"} for t in texts[:WARMUP]], keep)
+        samples = await _timed_calls(client, "remember", [{"text": t, "kind": "note"} for t in texts[WARMUP:]], keep)
+    return summary_ms(samples), ids
+
+
+# -- measurements of the pieces (services and adapters, no MCP) -----------------------------------
+
+
+def _time_each(fn: Callable[[Any], Any], inputs: list[Any]) -> list[float]:
+    samples = []
+    for x in inputs:
+        t = time.perf_counter()
+        fn(x)
+        samples.append(time.perf_counter() - t)
+    return samples
+
+
+def measure_pieces(settings: Settings, embedder: OnnxMiniLMEmbedder, queries: list[str]) -> dict[str, Any]:
+    runtime = open_runtime(settings, embedder=embedder)
+    try:
+        uid = runtime.local_user_id()
+        store, index = runtime.store, runtime.index
+        memory = runtime.scope_for(uid).memory
+        flt, kinds_flt = MemoryFilter(), MemoryFilter(kinds=tuple(KIND_FILTER))
+        t = time.perf_counter()
+        index.search(uid, embedder.embed(["load"])[0], flt, 50)
+        load_ms = (time.perf_counter() - t) * 1000
+        vectors = embedder.embed(queries)
+        terms = [keyword_terms(q) for q in queries]
+        pool = 50  # what MemoryService.search asks each retriever for at top_k=5
+        top5 = [[s for s, _ in index.search(uid, v, flt, 5)] for v in vectors]
+        for q in queries[:WARMUP]:
+            memory.search(q, 5)
+        keyword_counts = [len(store.keyword_search(uid, t, flt, 1_000_000)) for t in terms[:50]]
+        return {
+            "matrix_load_ms": round(load_ms, 1),
+            "embed_query": summary_ms(_time_each(lambda q: embedder.embed([q]), queries)),
+            "vector_search": summary_ms(_time_each(lambda v: index.search(uid, v, flt, pool), list(vectors))),
+            "vector_search_kinds": summary_ms(_time_each(lambda v: index.search(uid, v, kinds_flt, pool), list(vectors))),
+            "keyword_search": summary_ms(_time_each(lambda t: store.keyword_search(uid, t, flt, pool), terms)),
+            "keyword_search_kinds": summary_ms(_time_each(lambda t: store.keyword_search(uid, t, kinds_flt, pool), terms)),
+            "fetch_top5": summary_ms(_time_each(lambda s: store.memories_by_seq(uid, s), top5)),
+            "service_search": summary_ms(_time_each(lambda q: memory.search(q, 5), queries)),
+            "keyword_matches_per_query_median": int(np.median(keyword_counts)),
+        }
+    finally:
+        runtime.close()
+
+
+def measure_bulk(settings: Settings, embedder: OnnxMiniLMEmbedder, texts: list[str], batch: int) -> tuple[dict[str, Any], list[str]]:
+    runtime = open_runtime(settings, embedder=embedder)
+    try:
+        memory = runtime.scope_for(runtime.local_user_id()).memory
+        t = time.perf_counter()
+        embedder.embed(texts[:500])
+        embed_rate = 500 / (time.perf_counter() - t)
+        ids = []
+        t = time.perf_counter()
+        for start in range(0, len(texts), batch):
+            results = memory.remember_many([MemoryInput(x, "note") for x in texts[start : start + batch]])
+            ids += [r.memory.id for r in results if r.created]
+        elapsed = time.perf_counter() - t
+        if len(ids) != len(texts):
+            raise SystemExit(f"bulk import created {len(ids)} of {len(texts)} memories")
+        return {"memories": len(texts), "batch": batch, "seconds": round(elapsed, 2),
+                "per_s": round(len(texts) / elapsed), "embed_only_per_s": round(embed_rate)}, ids
+    finally:
+        runtime.close()
+
+
+def cleanup(settings: Settings, embedder: OnnxMiniLMEmbedder, ids: list[str]) -> None:
+    """Remove what the write benchmarks added, so a kept --home can be measured again at the same size."""
+    runtime = open_runtime(settings, embedder=embedder)
+    try:
+        runtime.store.delete_memories(runtime.local_user_id(), ids)
+    finally:
+        runtime.close()
+
+
+# -- stdio start -------------------------------------------------------------------------------
+
+_HANDSHAKE = [
+    {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+     "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                "clientInfo": {"name": "bench", "version": "0"}}},
+    {"jsonrpc": "2.0", "method": "notifications/initialized"},
+    {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+]
+
+
+def stdio_start(home: Path) -> tuple[float, int]:
+    """Seconds from spawning `python -m jarvis_mcp serve` to the tools/list answer, and the tool count.
+    The whole handshake is written at once, as a client that pipelines would."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JARVIS_")}
+    env.update(JARVIS_HOME=str(home), JARVIS_LOG_LEVEL="WARNING")
+    t = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "jarvis_mcp", "serve"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    try:
+        assert proc.stdin and proc.stdout
+        proc.stdin.write(b"".join(json.dumps(m).encode() + b"\n" for m in _HANDSHAKE))
+        proc.stdin.flush()
+        while True:
+            line = proc.stdout.readline()
+            if not line:
+                raise SystemExit("the server closed stdout before answering tools/list")
+            msg = json.loads(line)
+            if msg.get("id") == 2:
+                elapsed = time.perf_counter() - t
+                if "error" in msg:
+                    raise SystemExit(f"tools/list failed: {msg['error']}")
+                return elapsed, len(msg["result"]["tools"])
+    finally:
+        if proc.stdin:
+            proc.stdin.close()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def measure_stdio(existing_home: Path, starts: int) -> dict[str, Any]:
+    fresh, existing, tools = [], [], 0
+    with tempfile.TemporaryDirectory(prefix="jarvis-bench-stdio-") as tmp:
+        for i in range(starts):
+            s, tools = stdio_start(Path(tmp) / f"fresh-{i}")
+            fresh.append(s)
+    for _ in range(starts):
+        s, tools = stdio_start(existing_home)
+        existing.append(s)
+    return {"fresh_home_median_s": round(median(fresh), 3), "fresh_home_all_s": [round(x, 3) for x in fresh],
+            "existing_home_median_s": round(median(existing), 3), "existing_home_all_s": [round(x, 3) for x in existing],
+            "tools_listed": tools, "existing_home": str(existing_home)}
+
+
+# -- report ------------------------------------------------------------------------------------
+
+
+def _n(x: int) -> str:
+    return f"{x // 1000}k" if x >= 1000 and x % 1000 == 0 else str(x)
+
+
+def report(results: dict[str, Any]) -> str:
+    lines = []
+    cfg = results["config"]
+    lines.append(f"Command: `{results['command']}`  ")
+    lines.append(f"Machine: {results['machine']}; load average at start {results['load_before']}, "
+                 f"at end {results['load_after']} (a shared machine: figures are indicative).  ")
+    lines.append(f"Each search embeds its query with the local ONNX MiniLM; {cfg['queries']} distinct queries "
+                 f"after {WARMUP} warm-up calls. Bulk rows use synthetic vectors (hashed words, random "
+                 "projection): this measures latency, not ranking quality.\n")
+    rows = []
+    for r in results["sizes"]:
+        pop, mcp, pieces = r["population"], r["mcp"], r["pieces"]
+        label = f"{_n(pop['size'])} (+{pop['other_users']}x{_n(pop['other_size'])})"
+        for name, key in (("search_memory", "search"), (f"search_memory kinds={','.join(KIND_FILTER)}", "search_kinds")):
+            s = mcp[key]
+            rows.append((label, name, s["p50"], s["p95"], s["p99"], s["mean"]))
+        s = r["remember"]
+        rows.append((label, "remember", s["p50"], s["p95"], s["p99"], s["mean"]))
+        for name in ("embed_query", "vector_search", "vector_search_kinds", "keyword_search", "keyword_search_kinds",
+                     "fetch_top5", "service_search"):
+            s = pieces[name]
+            rows.append((label, f"  piece: {name}", s["p50"], s["p95"], s["p99"], s["mean"]))
+    lines.append(markdown_table(["memories per user", "operation (ms)", "p50", "p95", "p99", "mean"], rows))
+    lines.append("")
+    rows = []
+    for r in results["sizes"]:
+        pop, b = r["population"], r["bulk"]
+        rows.append((_n(pop["size"]), f"{pop['total_rows']:,}", pop["db_mb"], r["mcp"]["first_search_ms"],
+                     r["pieces"]["matrix_load_ms"], r["pieces"]["keyword_matches_per_query_median"],
+                     b["per_s"], b["embed_only_per_s"]))
+    lines.append(markdown_table(
+        ["memories per user", "rows in store", "db MB", "first search ms", "matrix load ms",
+         "keyword matches/query (median)", "bulk import /s (remember_many, real embeddings)", "embedding alone /s"],
+        rows))
+    st = results.get("stdio")
+    if st:
+        lines.append("")
+        lines.append(markdown_table(
+            ["stdio start to tools/list answer", "median s", "all starts s"],
+            [("fresh JARVIS_HOME", st["fresh_home_median_s"], ", ".join(map(str, st["fresh_home_all_s"]))),
+             ("existing JARVIS_HOME (largest store)", st["existing_home_median_s"],
+              ", ".join(map(str, st["existing_home_all_s"])))]))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sizes", default="10000,100000", help="memories of the measured user, comma-separated")
+    p.add_argument("--other-users", type=int, default=10)
+    p.add_argument("--other-size", type=int, default=None, help="memories per other user (default: the size)")
+    p.add_argument("--queries", type=int, default=200)
+    p.add_argument("--remembers", type=int, default=100)
+    p.add_argument("--bulk", type=int, default=2_000, help="texts for the bulk import (real embeddings)")
+    p.add_argument("--bulk-batch", type=int, default=256)
+    p.add_argument("--starts", type=int, default=5, help="stdio starts per case (0 to skip)")
+    p.add_argument("--home", type=Path, help="keep populated stores here (one folder per size) and reuse them")
+    p.add_argument("--out", type=Path, help="write the results as JSON here")
+    args = p.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+
+    def log(msg: str) -> None:
+        print(msg, end="" if msg.startswith("\r") else "\n", file=sys.stderr, flush=True)
+
+    embedder = OnnxMiniLMEmbedder()
+    embedder.embed(["warm up"])
+    queries = list(dict.fromkeys(synthetic_queries(args.queries * 3, seed=5)))[: args.queries]
+    results: dict[str, Any] = {
+        "command": " ".join(shlex.quote(a) for a in [".venv/bin/python", "tools/bench_memory.py", *(argv or sys.argv[1:])]),
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "load_before": load_average(),
+        "config": {**{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}, "warmup": WARMUP},
+        "note": "bulk rows use synthetic vectors; latency only",
+        "sizes": [],
+    }
+    tmp = None
+    root = args.home
+    if root is None:
+        tmp = tempfile.TemporaryDirectory(prefix="jarvis-bench-")
+        root = Path(tmp.name)
+    try:
+        largest = None
+        for size in sizes:
+            other_size = args.other_size if args.other_size is not None else size
+            home = root / f"n{size}-u{args.other_users}x{other_size}"
+            log(f"size {size:,} (+{args.other_users} users x {other_size:,}) in {home}")
+            pop = populate(home, size, args.other_users, other_size, embedder.dim, embedder.model_id, log)
+            settings = Settings(home=home, user=MEASURED_USER, log_level="WARNING")
+            log("  searching through MCP")
+            mcp_res = asyncio.run(measure_mcp_search(settings, embedder, queries))
+            log("  timing the pieces")
+            pieces = measure_pieces(settings, embedder, queries)
+            log("  remember through MCP")
+            fresh = synthetic_memories(WARMUP + args.remembers + args.bulk, seed=424242 + size, variant="new")
+            texts = [f"{m.text} [bench {i}]" for i, m in enumerate(fresh)]
+            remember, ids = asyncio.run(measure_mcp_remember(settings, embedder, texts[: WARMUP + args.remembers]))
+            log("  bulk import")
+            bulk, bulk_ids = measure_bulk(settings, embedder, texts[WARMUP + args.remembers :], args.bulk_batch)
+            cleanup(settings, embedder, ids + bulk_ids)
+            results["sizes"].append({"population": pop, "mcp": mcp_res, "pieces": pieces, "remember": remember,
+                                     "bulk": bulk})
+            largest = home
+        if args.starts and largest is not None:
+            log("stdio starts")
+            results["stdio"] = measure_stdio(largest, args.starts)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    results["load_after"] = load_average()
+    text = report(results)
+    print(text)
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+        log(f"results written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
