@@ -7,6 +7,7 @@ server with a message naming the setting, instead of surfacing later as a confus
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 from typing import Literal
 
@@ -50,6 +51,12 @@ class Settings(BaseSettings):
     vector_cache_mb: int = Field(2048, ge=16, description="Budget for in-memory per-user vector matrices.")
     near_duplicate_threshold: float = Field(0.92, gt=0, le=1)
 
+    # Contacts: phones without a country code are read in the user's region (profile locale, e.g. es-ES),
+    # else in this one. Provider credentials are encrypted with JARVIS_SECRET_KEY, else with a key file
+    # generated in JARVIS_HOME.
+    phone_region: str | None = Field(None, pattern=r"^[A-Za-z]{2}$", description="ISO 3166 region, e.g. ES.")
+    secret_key: SecretStr | None = Field(None, description="Server key for credentials at rest (>= 32 chars).")
+
     # Documents: the original bytes go to a DocumentStore; text, chunks and vectors to the store above.
     document_store: Literal["local", "supabase"] = "local"
     supabase_url: str | None = Field(None, description="https://<project>.supabase.co")
@@ -63,6 +70,27 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, v: object) -> object:
         return v.upper() if isinstance(v, str) else v
+
+    @field_validator("phone_region")
+    @classmethod
+    def _region(cls, v: str | None) -> str | None:
+        return v.upper() if v else None
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_key(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and len(v.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters (e.g. `openssl rand -base64 48`)")
+        return v
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _long_enough(cls, v: SecretStr | None) -> SecretStr | None:
+        # RFC 7518 §3.2: an HS256 key shorter than the hash can be guessed offline from any one token.
+        if v is not None and len(v.get_secret_value().encode()) < 32:
+            raise ValueError("must be at least 32 bytes; generate one with: python -c "
+                             "\"import secrets; print(secrets.token_urlsafe(32))\"")
+        return v
 
     @field_validator("jwks_url", "public_url", "supabase_url")
     @classmethod
@@ -125,6 +153,8 @@ def load_settings(**overrides: object) -> Settings:
         raise ConfigError("invalid configuration: " + "; ".join(f"{k}: unknown setting" for k in unknown))
     try:
         return Settings(**overrides)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
+        raise ConfigError(f"JARVIS_CONFIG: cannot read {toml_path} as TOML: {exc}") from None
     except ValidationError as exc:
         problems = []
         for err in exc.errors():

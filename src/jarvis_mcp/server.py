@@ -9,6 +9,7 @@ from typing import Any
 import anyio.to_thread
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
+from mcp.types import EmptyResult, SetLevelRequestParams
 
 from jarvis_mcp import __version__
 from jarvis_mcp.bootstrap import Runtime, SharedRuntime
@@ -61,4 +62,12 @@ def build_server(
     handlers = Handlers(mcp, shared, read_only=read_only)
     for register in REGISTRARS:
         register(handlers)
+
+    async def set_log_level(ctx: Any, params: SetLevelRequestParams) -> EmptyResult:
+        # Clients send this to tune log notifications. This server sends none (its logs go to stderr,
+        # whose verbosity is the operator's JARVIS_LOG_LEVEL, not any one client's), so there is nothing
+        # to filter; answering keeps clients that always send it working.
+        return EmptyResult()
+
+    mcp._lowlevel_server.add_request_handler("logging/setLevel", SetLevelRequestParams, set_log_level)
     return mcp

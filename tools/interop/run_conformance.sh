@@ -36,7 +36,7 @@ SCENARIO_TIMEOUT="${INTEROP_SCENARIO_TIMEOUT:-60}"
 INSTALL_TIMEOUT="${INTEROP_INSTALL_TIMEOUT:-240}"
 MCP_PATH="${INTEROP_PATH:-/mcp}"
 SCENARIOS="$(echo "${INTEROP_SCENARIOS:-$DEFAULT_SCENARIOS}" | tr ',' ' ')"
-OPTIONAL="$(echo "${INTEROP_OPTIONAL-logging-set-level}" | tr ',' ' ')"
+OPTIONAL="$(echo "${INTEROP_OPTIONAL-}" | tr ',' ' ')"
 DEFAULT_SERVER_CMD="$ROOT/.venv/bin/jarvis-mcp serve --transport http --host 127.0.0.1 --port {port}"
 SERVER_CMD_TEMPLATE="${INTEROP_SERVER_CMD:-$DEFAULT_SERVER_CMD}"
 
@@ -184,6 +184,7 @@ count_checks() {
     local f
     f="$(find "$1" -name checks.json 2>/dev/null | head -n 1)"
     [ -n "$f" ] || return 1
+    # shellcheck disable=SC2016  # JS template literals, not shell expansions
     "$NODE" -e '
         const c = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
         const n = (s) => c.filter((x) => x.status === s).length;

@@ -165,6 +165,12 @@ class MemoryService:
         if len(memory_ids) > 500:
             raise InvalidInput("memory_ids", "at most 500 ids per call")
         wanted = list(dict.fromkeys(memory_ids))
+        # A passage is part of a document: forgetting one would leave a document that is searchable in
+        # places only. Nothing is deleted; the caller is pointed at the whole document instead.
+        passage = next((r for r in self.store.memories_by_id(self.user_id, wanted) if r.document_id), None)
+        if passage is not None:
+            raise InvalidInput("memory_ids", f"{passage.id} is a passage of document {passage.document_id} "
+                                             f"({passage.document_title!r}); remove the whole document with delete_document")
         gone = set(self.store.delete_memories(self.user_id, wanted))
         return ForgetResult(forgotten=[m for m in wanted if m in gone], not_found=[m for m in wanted if m not in gone])
 
@@ -221,6 +227,8 @@ class MemoryService:
                 score=round(fused[seq], 6), similarity=round(sims[seq], 4) if seq in sims else None,
                 vector_rank=vrank.get(seq), keyword_rank=krank.get(seq),
                 conversation_id=m.conversation_id, role=m.role, uri=m.uri,
+                document_id=rec.document_id, document_title=rec.document_title,
+                document_uri=f"jarvis://me/documents/{rec.document_id}" if rec.document_id else None,
             ))
         return SearchResult(query=query, hits=hits)
 

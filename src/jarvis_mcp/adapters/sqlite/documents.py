@@ -62,6 +62,11 @@ class DocumentTables:
                                    (user_id, document_id)).fetchone()
         return _document(row) if row else None
 
+    def document_by_sha256(self, user_id: str, sha256: str) -> DocumentRecord | None:
+        row = self.db.conn.execute(f"SELECT {_COLUMNS} FROM documents WHERE user_id = ? AND sha256 = ?",
+                                   (user_id, sha256)).fetchone()
+        return _document(row) if row else None
+
     def document_text(self, user_id: str, document_id: str) -> str | None:
         row = self.db.conn.execute("SELECT text FROM documents WHERE user_id = ? AND id = ?",
                                    (user_id, document_id)).fetchone()

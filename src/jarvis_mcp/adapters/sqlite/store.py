@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jarvis_mcp.adapters.sqlite.contacts import ContactTables
 from jarvis_mcp.adapters.sqlite.database import Database
 from jarvis_mcp.adapters.sqlite.documents import DocumentTables
 from jarvis_mcp.adapters.sqlite.vectors import KIND_CODE, UserMatrix, VectorCache
@@ -61,7 +62,7 @@ def _user(row: Sequence[object]) -> UserRecord:
     )
 
 
-class SqliteStore(DocumentTables):
+class SqliteStore(DocumentTables, ContactTables):
     def __init__(self, path: Path, *, vector_cache_bytes: int = 2 << 30) -> None:
         self.db = Database(path)
         self.cache = VectorCache(vector_cache_bytes)

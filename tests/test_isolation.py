@@ -1,0 +1,278 @@
+"""Two users, one store: every tool, resource and prompt, called as Bob, finds nothing of Alice's.
+
+CASES maps each catalog entry to one async case: "tool:<name>", "resource:<uri or uri template>",
+"prompt:<name>". `test_every_catalog_entry_has_a_case` lists the live catalog, so a new tool, resource or
+prompt fails until its case is added here. To add one: write `async def case_x(alice, bob)` below (Alice
+stores something with her client, Bob calls the new entry, including with Alice's ids, and gets nothing of
+hers) and add a line to CASES. `seed_alice` and the assert helpers cover the common parts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from mcp import Client
+from mcp.shared.exceptions import MCPError
+from mcp.types import CallToolResult
+
+# A marker that appears in everything Alice stores: if Bob ever sees it, isolation broke.
+SECRET = "zanzibar"
+MADE_UP_ID = "00000000-0000-4000-8000-000000000000"
+
+
+@dataclass
+class AliceData:
+    memory_id: str
+    memory_ids: list[str]
+    conversation_id: str
+
+
+async def seed_alice(alice: Client) -> AliceData:
+    """Alice's name, preferences, memories (one with a rare keyword) and a conversation, all carrying SECRET."""
+    ok(await alice.call_tool("set_profile", {"name": f"Alice {SECRET}", "preferences": {"pet": f"{SECRET} the cat"},
+                                             "timezone": "Europe/Paris"}))
+    first = ok(await alice.call_tool("remember", {
+        "text": f"My bank PIN hint is the {SECRET} holiday", "kind": "fact", "tags": ["bank"],
+    }))["memory"]["id"]
+    second = ok(await alice.call_tool("remember", {
+        "text": f"Invoice INV-{SECRET} from Kestrel Plumbing is due Friday", "kind": "task", "tags": ["bills"],
+        "occurred_at": "2024-05-01T10:00:00Z",
+    }))["memory"]["id"]
+    logged = ok(await alice.call_tool("log_conversation", {
+        "messages": [{"role": "user", "content": f"Book the {SECRET} trip for the family"},
+                     {"role": "assistant", "content": f"Noted: the family trip to {SECRET} in June"}],
+        "title": f"Trip to {SECRET}",
+    }))
+    return AliceData(first, [first, second, *logged["memory_ids"]], logged["conversation_id"])
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+
+def ok(result: CallToolResult) -> dict[str, Any]:
+    assert not result.is_error, result.content[0].text
+    assert result.structured_content is not None
+    return result.structured_content
+
+
+def assert_clean(value: Any, alice: AliceData | None = None) -> None:
+    """Nothing of Alice's anywhere in what Bob got: not her marker, not her ids."""
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    assert SECRET not in text.lower(), text
+    if alice is not None:
+        for ident in (*alice.memory_ids, alice.conversation_id):
+            assert ident not in text, text
+
+
+def assert_tool_clean(result: CallToolResult, alice: AliceData | None, echoed: str = "") -> None:
+    """`echoed`: what Bob typed himself (a query) and the result may repeat; it is left out of the check."""
+    structured = dict(result.structured_content or {})
+    if echoed:
+        structured.pop("query", None)
+    for block in result.content:
+        assert_clean(getattr(block, "text", "").replace(repr(echoed), ""), alice)
+    assert_clean(structured, alice)
+
+
+def same_error(for_hers: str, hers: str, for_made_up: str, made_up: str) -> None:
+    """An error about Alice's id reads exactly like one about an id that never existed."""
+    assert for_hers.replace(hers, "<id>") == for_made_up.replace(made_up, "<id>")
+
+
+async def read_error(client: Client, uri: str) -> tuple[int, str]:
+    with pytest.raises(MCPError) as raised:
+        await client.read_resource(uri)
+    return raised.value.code, str(raised.value)
+
+
+# -- tools ----------------------------------------------------------------------------------------
+
+
+async def case_remember(alice: Client, bob: Client) -> None:
+    data = await seed_alice(alice)
+    # The same text is new for Bob (dedup is per user), and near-duplicates come only from his own memories.
+    result = await bob.call_tool("remember", {"text": f"My bank PIN hint is the {SECRET} holiday"})
+    out = ok(result)
+    assert out["created"] is True and out["duplicate_of"] is None and out["similar"] == []
+    assert out["memory"]["id"] not in data.memory_ids
+    near = ok(await bob.call_tool("remember", {"text": f"Invoice INV-{SECRET} from Kestrel Plumbing is due on Friday"}))
+    assert near["created"] is True and near["similar"] == []  # Alice's invoice is not Bob's near-duplicate
+
+
+async def case_search_memory(alice: Client, bob: Client) -> None:
+    data = await seed_alice(alice)
+    ok(await bob.call_tool("remember", {"text": "Bob keeps his bike in the garage", "tags": ["bills"]}))
+    for args in (
+        {"query": SECRET},
+        {"query": f"INV-{SECRET} Kestrel Plumbing invoice"},
+        {"query": "bank PIN hint holiday", "top_k": 50},
+        {"query": "family trip", "kinds": ["conversation", "fact", "task"]},
+        {"query": "bills", "tags": ["bills", "bank"], "top_k": 50},
+        {"query": "invoice", "since": "2024-01-01T00:00:00Z", "until": "2024-12-31T00:00:00Z"},
+    ):
+        result = await bob.call_tool("search_memory", args)
+        hits = ok(result)["hits"]
+        assert all(h["id"] not in data.memory_ids for h in hits), args
+        assert_tool_clean(result, data, echoed=args["query"])
+
+
+async def case_forget(alice: Client, bob: Client) -> None:
+    data = await seed_alice(alice)
+    hers = ok(await bob.call_tool("forget", {"memory_ids": [data.memory_id]}))
+    made_up = ok(await bob.call_tool("forget", {"memory_ids": [MADE_UP_ID]}))
+    assert hers == {"forgotten": [], "not_found": [data.memory_id]}
+    assert made_up == {"forgotten": [], "not_found": [MADE_UP_ID]}
+    still = await alice.read_resource(f"jarvis://me/memories/{data.memory_id}")
+    assert json.loads(still.contents[0].text)["id"] == data.memory_id
+    assert len(ok(await alice.call_tool("search_memory", {"query": SECRET, "top_k": 50}))["hits"]) == 4
+
+
+async def case_log_conversation(alice: Client, bob: Client) -> None:
+    data = await seed_alice(alice)
+    # Turns identical to Alice's are stored for Bob as his own.
+    logged = ok(await bob.call_tool("log_conversation", {
+        "messages": [{"role": "user", "content": f"Book the {SECRET} trip for the family"}],
+    }))
+    assert logged["conversation_id"] != data.conversation_id
+    assert not set(logged["memory_ids"]) & set(data.memory_ids)
+    history = ok(await bob.call_tool("recent_history", {}))
+    assert [c["conversation_id"] for c in history["conversations"]] == [logged["conversation_id"]]
+    assert {m["id"] for m in history["recent_memories"]} == set(logged["memory_ids"])
+
+
+async def case_get_profile(alice: Client, bob: Client) -> None:
+    await seed_alice(alice)
+    result = await bob.call_tool("get_profile", {})
+    profile = ok(result)
+    assert profile["name"] is None and profile["preferences"] == {} and profile["timezone"] is None
+    assert profile["onboarding_complete"] is False
+    assert_tool_clean(result, None)
+
+
+async def case_set_profile(alice: Client, bob: Client) -> None:
+    await seed_alice(alice)
+    result = await bob.call_tool("set_profile", {"preferences": {"coffee": "black", "pet": ""}})
+    out = ok(result)
+    assert out["preferences"] == {"coffee": "black"}  # merged with Bob's (none), not Alice's
+    assert out["name"] is None
+    assert_tool_clean(result, None)
+    ok(await bob.call_tool("set_profile", {"name": "Bob"}))
+    hers = ok(await alice.call_tool("get_profile", {}))
+    assert hers["name"] == f"Alice {SECRET}" and hers["preferences"] == {"pet": f"{SECRET} the cat"}
+
+
+async def case_recent_history(alice: Client, bob: Client) -> None:
+    data = await seed_alice(alice)
+    result = await bob.call_tool("recent_history", {"limit": 200})
+    history = ok(result)
+    assert history["conversations"] == [] and history["recent_memories"] == [] and history["actions"] == []
+    assert_tool_clean(result, data)
+
+
+# -- resources ------------------------------------------------------------------------------------
+
+
+async def case_profile_resource(alice: Client, bob: Client) -> None:
+    await seed_alice(alice)
+    text = (await bob.read_resource("jarvis://me/profile")).contents[0].text
+    assert json.loads(text)["name"] is None
+    assert_clean(text)
+
+
+async def case_memory_resource(alice: Client, bob: Client) -> None:
+    data = await seed_alice(alice)
+    for hers in data.memory_ids:
+        code, message = await read_error(bob, f"jarvis://me/memories/{hers}")
+        made_up_code, made_up_message = await read_error(bob, f"jarvis://me/memories/{MADE_UP_ID}")
+        assert code == made_up_code
+        same_error(message, hers, made_up_message, MADE_UP_ID)
+        assert_clean(message)
+
+
+async def case_history_resource(alice: Client, bob: Client) -> None:
+    data = await seed_alice(alice)
+    text = (await bob.read_resource("jarvis://me/history")).contents[0].text
+    history = json.loads(text)
+    assert history["conversations"] == [] and history["recent_memories"] == [] and history["actions"] == []
+    assert_clean(text, data)
+
+
+async def case_usage_resource(alice: Client, bob: Client) -> None:
+    await seed_alice(alice)
+    usage = json.loads((await bob.read_resource("jarvis://me/usage")).contents[0].text)
+    assert usage == {"memories": 0, "conversations": 0, "days": []}
+
+
+# -- prompts --------------------------------------------------------------------------------------
+
+
+async def case_onboarding_prompt(alice: Client, bob: Client) -> None:
+    await seed_alice(alice)
+    prompt = await bob.get_prompt("onboarding", {})
+    text = "\n".join(m.content.text for m in prompt.messages)
+    assert '"name":null' in text
+    assert_clean(text)
+
+
+async def case_context_prompt(alice: Client, bob: Client) -> None:
+    data = await seed_alice(alice)
+    for query in (SECRET, "bank PIN hint", f"INV-{SECRET} invoice", "family trip"):
+        prompt = await bob.get_prompt("context", {"query": query})
+        text = "\n".join(m.content.text for m in prompt.messages)
+        assert "(none stored yet)" in text
+        assert_clean(text.replace(repr(query), ""), data)  # the query Bob typed is echoed back, nothing else
+
+
+Case = Callable[[Client, Client], Awaitable[None]]
+
+CASES: dict[str, Case] = {
+    "tool:remember": case_remember,
+    "tool:search_memory": case_search_memory,
+    "tool:forget": case_forget,
+    "tool:log_conversation": case_log_conversation,
+    "tool:get_profile": case_get_profile,
+    "tool:set_profile": case_set_profile,
+    "tool:recent_history": case_recent_history,
+    "resource:jarvis://me/profile": case_profile_resource,
+    "resource:jarvis://me/memories/{memory_id}": case_memory_resource,
+    "resource:jarvis://me/history": case_history_resource,
+    "resource:jarvis://me/usage": case_usage_resource,
+    "prompt:onboarding": case_onboarding_prompt,
+    "prompt:context": case_context_prompt,
+}
+
+
+async def live_catalog(client: Client) -> set[str]:
+    tools = {f"tool:{t.name}" for t in (await client.list_tools()).tools}
+    resources = {f"resource:{r.uri}" for r in (await client.list_resources()).resources}
+    templates = {f"resource:{t.uri_template}" for t in (await client.list_resource_templates()).resource_templates}
+    prompts = {f"prompt:{p.name}" for p in (await client.list_prompts()).prompts}
+    return tools | resources | templates | prompts
+
+
+async def test_every_catalog_entry_has_a_case(client_for) -> None:
+    async with client_for("alice") as c:
+        live = await live_catalog(c)
+    missing = sorted(live - CASES.keys())
+    assert not missing, (
+        f"no two-user isolation case for {missing}: add one to CASES in tests/test_isolation.py "
+        "(Alice stores data, Bob calls the entry with her ids and gets nothing of hers)"
+    )
+    stale = sorted(CASES.keys() - live)
+    assert not stale, f"isolation cases for entries no longer in the catalog: {stale}; remove them from CASES"
+
+
+def test_case_keys_are_well_formed() -> None:
+    for key in CASES:
+        assert re.fullmatch(r"(tool|prompt):[\w.-]+|resource:[a-z]+://\S+", key), key
+
+
+@pytest.mark.parametrize("entry", sorted(CASES))
+async def test_bob_sees_nothing_of_alices(client_for, entry: str) -> None:
+    async with client_for("alice") as alice, client_for("bob") as bob:
+        await CASES[entry](alice, bob)
