@@ -82,11 +82,12 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 @contextmanager
 def http_server(
     env: Mapping[str, str] | None = None, *, args: Sequence[str] = (), home: Path | None = None,
-    port: int | None = None,
+    port: int | None = None, host: str | None = "127.0.0.1",
 ) -> Iterator[Server]:
     """`jarvis-mcp serve --transport http` on 127.0.0.1, yielded once /healthz answers; always terminated.
 
     `env` values may contain "{port}", filled in with the chosen port (for audiences and public URLs).
+    host=None leaves --host out, to test the command's default.
     """
     with tempfile.TemporaryDirectory(prefix="jarvis-http-") as tmp:
         home = home or Path(tmp) / "home"
@@ -96,7 +97,7 @@ def http_server(
         with stderr_path.open("wb") as err:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "jarvis_mcp", "serve", "--transport", "http",
-                 "--host", "127.0.0.1", "--port", str(port), *args],
+                 *(["--host", host] if host else []), "--port", str(port), *args],
                 env=clean_env(home, settings), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
             )
         server = Server(proc, port, home, stderr_path)

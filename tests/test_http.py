@@ -58,7 +58,7 @@ def aud_server() -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def open_server() -> Iterator[Server]:
-    with http_server({"JARVIS_USER": "dana"}) as server:
+    with http_server({"JARVIS_USER": "dana"}, host=None) as server:  # the default host
         yield server
 
 
@@ -294,6 +294,22 @@ async def test_no_auth_serves_the_local_user(open_server: Server) -> None:
         assert memory_id in await _hit_ids(c, "ferns")
     assert [r[:3] for r in _identities(open_server.db_path)] == [("local", "dana", "local")]
     assert "loopback only" in open_server.stderr()
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """Local IPv4 addresses with a listening TCP socket on `port`, from the kernel's own table."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        addr, hex_port = local.split(":")
+        if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+            found.add(".".join(str(b) for b in reversed(bytes.fromhex(addr))))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc/net/tcp")
+def test_no_auth_binds_loopback_by_default(open_server: Server) -> None:
+    assert _listening_addresses(open_server.port) == {"127.0.0.1"}
 
 
 def test_no_auth_has_no_protected_resource_metadata(open_server: Server) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from jarvis_mcp.config import Settings
-from jarvis_mcp.ports import Embedder, Store, VectorIndex
+from jarvis_mcp.config import ConfigError, Settings
+from jarvis_mcp.ports import ContactSource, DocumentStore, Embedder, Store, VectorIndex
 from jarvis_mcp.services.scope import UserScope
 
 log = logging.getLogger(__name__)
@@ -21,16 +22,55 @@ def make_embedder(settings: Settings) -> Embedder:
     raise AssertionError(f"unhandled embedder {settings.embedder}")  # config validation makes this unreachable
 
 
+def make_document_store(settings: Settings) -> DocumentStore:
+    if settings.document_store == "local":
+        from jarvis_mcp.adapters.local_documents import LocalDocumentStore
+
+        return LocalDocumentStore(settings.home / "documents")
+    if settings.document_store == "supabase":
+        try:
+            from jarvis_mcp.adapters.supabase_documents import SupabaseDocumentStore
+        except ImportError:
+            raise ConfigError(
+                "JARVIS_DOCUMENT_STORE=supabase needs the supabase package: pip install 'jarvis-mcp[supabase]'"
+            ) from None
+        assert settings.supabase_url and settings.supabase_key  # config validation guarantees both
+        return SupabaseDocumentStore(settings.supabase_url, settings.supabase_key.get_secret_value(),
+                                     settings.supabase_bucket, max_object_bytes=settings.max_document_bytes)
+    raise AssertionError(f"unhandled document store {settings.document_store}")
+
+
+def make_contact_source(provider: str, credentials: dict[str, object]) -> ContactSource:
+    """A provider of one user's contacts, from that user's decrypted credentials."""
+    if provider == "google":
+        from jarvis_mcp.adapters.google_people import GooglePeopleSource
+
+        return GooglePeopleSource.from_authorized_user_info(credentials)
+    raise ValueError(f"unknown contact provider {provider!r}")
+
+
+def google_consent(client_secrets: Path) -> dict[str, object]:
+    """Run Google's installed-app OAuth consent in a browser; the authorized-user info to store."""
+    from jarvis_mcp.adapters.google_people import run_consent
+
+    return run_consent(client_secrets)
+
+
 @dataclass
 class Runtime:
     settings: Settings
     store: Store
     index: VectorIndex
     embedder: Embedder
+    documents: DocumentStore | None = None
     _local_user: str | None = field(default=None, repr=False)
 
     def scope_for(self, user_id: str) -> UserScope:
-        return UserScope(user_id, self.settings, self.store, self.index, self.embedder)
+        return UserScope(user_id, self.settings, self.store, self.index, self.embedder, files=self.documents,
+                         contact_sources=self.contact_source)
+
+    def contact_source(self, provider: str, credentials: dict[str, object]) -> ContactSource:
+        return make_contact_source(provider, credentials)
 
     def local_user_id(self) -> str:
         if self._local_user is None:
@@ -38,14 +78,16 @@ class Runtime:
         return self._local_user
 
     def close(self) -> None:
-        close = getattr(self.store, "close", None)
-        if close:
-            close()
+        for part in (self.store, self.documents):
+            close = getattr(part, "close", None)
+            if close:
+                close()
 
 
 def open_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Runtime:
     """Open the store and start loading the embedder in the background, so the server answers at once."""
     embedder = embedder or make_embedder(settings)
+    documents = make_document_store(settings)  # first: a configuration error must not leave a store open
     start = getattr(embedder, "start_loading", None)
     if start:
         start()
@@ -58,7 +100,7 @@ def open_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Run
         raise AssertionError(f"unhandled store {settings.store}")
     store.ensure_embedding_model(embedder.model_id, embedder.dim)
     log.info("store ready at %s (embedder %s)", settings.database_path, embedder.model_id)
-    return Runtime(settings, store, index, embedder)
+    return Runtime(settings, store, index, embedder, documents=documents)
 
 
 class SharedRuntime:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from mcp.server.auth.middleware.auth_context import get_access_token
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel
@@ -101,7 +101,9 @@ class Handlers:
                 finally:
                     _current.reset(token)
                     try:
-                        scope.audit(fn.__name__, _redact(kwargs), status, error, (time.perf_counter() - started) * 1000)
+                        # An injected Context (progress reporting) is the server's, not an argument.
+                        audited = {k: v for k, v in kwargs.items() if not isinstance(v, Context)}
+                        scope.audit(fn.__name__, _redact(audited), status, error, (time.perf_counter() - started) * 1000)
                     except Exception:  # the audit must never turn a good answer into a failure
                         log.exception("could not record the audit entry for %s", fn.__name__)
 

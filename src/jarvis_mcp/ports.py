@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -146,6 +146,12 @@ class Store(Protocol):
     def delete_memories(self, user_id: str, ids: Sequence[str]) -> list[str]: ...
     def keyword_search(self, user_id: str, terms: Sequence[str], flt: MemoryFilter, limit: int) -> list[int]: ...
     def count_memories(self, user_id: str) -> int: ...
+    def index_version(self, user_id: str) -> int:
+        """Bumped by every write to the user's memories (0 for none): what cached searches are keyed on."""
+        ...
+    def user_limits(self, user_id: str) -> UserLimitsRecord | None:
+        """The user's row of user_limits (tier and overrides), None for the default tier."""
+        ...
 
     def add_conversation(self, user_id: str, conversation: ConversationRecord) -> None: ...
     def recent_conversations(self, user_id: str, limit: int) -> list[ConversationRecord]: ...
@@ -196,6 +202,29 @@ class VectorIndex(Protocol):
 
     def search(self, user_id: str, vector: np.ndarray, flt: MemoryFilter, limit: int) -> list[tuple[int, float]]:
         """(memory seq, cosine similarity), best first."""
+        ...
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """One memory's vector and the fields filters apply to, as an external index stores it."""
+
+    seq: int
+    vector: np.ndarray
+    kind: str
+    tags: tuple[str, ...]
+    ts: float  # occurred_at, else created_at
+    document_id: str | None = None
+
+
+class ExternalVectorIndex(VectorIndex, Protocol):
+    """A VectorIndex outside the store (Pinecone). The store is written first and stays the source of
+    truth; the same change is then sent here (adapters/mirrored_store.py). Writes are idempotent."""
+
+    def upsert(self, user_id: str, entries: Sequence[IndexEntry]) -> None: ...
+    def delete(self, user_id: str, seqs: Sequence[int]) -> None: ...
+    def delete_document(self, user_id: str, document_id: str) -> None:
+        """Remove every passage of that document."""
         ...
 
 
@@ -323,4 +352,55 @@ class ContactSource(Protocol):
 
     def pages(self, sync_token: str | None) -> Iterator[SourcePage]:
         """Every change since sync_token (everything when None, or when the token has expired)."""
+        ...
+
+
+# -- cache and limits -----------------------------------------------------------------------------
+
+
+class Cache(Protocol):
+    """Bytes with a time to live, and counters; every key lives under one user's namespace.
+
+    A cache may forget anything at any time (memory bound, restart): callers treat a miss as normal.
+    """
+
+    def get(self, user_id: str, key: str) -> bytes | None: ...
+    def set(self, user_id: str, key: str, value: bytes, ttl: float) -> None: ...
+    def incr(self, user_id: str, counter: str, amount: int = 1) -> int:
+        """Add to a counter and return its new value (amount 0 reads it)."""
+        ...
+
+
+Period = Literal["minute", "day", "month"]
+
+
+@dataclass(frozen=True)
+class Limit:
+    """At most `max` units per calendar `period` (UTC; fixed windows). `label` names it in messages."""
+
+    period: Period
+    max: int
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    limit: Limit | None  # the limit that refused; when allowed, the one with the least room left
+    used: int  # units counted in that limit's window, this hit included
+    remaining: int
+    reset_at: float  # epoch seconds when that limit's window ends
+
+
+@dataclass(frozen=True)
+class UserLimitsRecord:
+    tier: str
+    overrides: dict[str, int] = field(default_factory=dict)  # e.g. {"write_daily": 500}
+
+
+class Limiter(Protocol):
+    def hit(self, user_id: str, limit_name: str, cost: int, limits: Sequence[Limit]) -> Decision:
+        """Count `cost` units against every limit of the counter `limit_name`, atomically: either all
+        of them have room and all are charged, or none is charged and the first full one is reported.
+        Cost 0 charges nothing and reports the room left. Shared by every process using the backend."""
         ...

@@ -23,7 +23,7 @@ _KEY = re.compile(r"[0-9a-f]{64}")
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
 
-class UnsafeDocumentPath(Exception):
+class UnsafeDocumentPath(ValueError):
     """A name that is not a UUID / sha256, or a symlink where a folder or object should be."""
 
 

@@ -15,8 +15,23 @@ from dataclasses import dataclass
 
 from jarvis_mcp.errors import InvalidInput, NotFound
 from jarvis_mcp.models import DocumentAdded, DocumentDeleted, DocumentInfo, DocumentList, DocumentText
-from jarvis_mcp.ports import DocumentRecord, DocumentStore, Embedder, NewDocument, NewMemory, QuotaExceeded, Store
-from jarvis_mcp.services.ingest import EXTENSIONS, Extracted, chunk_blocks, detect_type, extract, normalise_mime
+from jarvis_mcp.ports import (
+    DocumentRecord,
+    DocumentStore,
+    Embedder,
+    NewDocument,
+    NewMemory,
+    QuotaExceeded,
+    Store,
+)
+from jarvis_mcp.services.ingest import (
+    EXTENSIONS,
+    Extracted,
+    chunk_blocks,
+    detect_type,
+    extract,
+    normalise_mime,
+)
 from jarvis_mcp.services.text import clean_tags, content_hash, fold, from_epoch
 
 log = logging.getLogger(__name__)

@@ -335,40 +335,39 @@ def _header(headings: tuple[str, ...], first: int | None, last: int | None) -> s
 
 def chunk_blocks(blocks: list[Block], *, max_chars: int = CHUNK_MAX, overlap: int = OVERLAP,
                  min_section: int = CHUNK_MIN_SECTION) -> list[Chunk]:
-    """Greedy passages of whole paragraphs up to max_chars, each starting with the last ~overlap characters
-    of the one before. A heading ends the passage (unless it is still short) and starts a new heading path."""
+    """Greedy passages of whole paragraphs up to max_chars; a passage that continues a section starts with
+    the last ~overlap characters of the one before. A heading ends the passage, except that a section
+    shorter than min_section shares its passage with what follows (its heading kept inside the text)."""
     chunks: list[Chunk] = []
     path: list[tuple[int, str]] = []
     parts: list[str] = []
     size = 0
     fresh = False  # parts holds more than the carried-over overlap
+    continued = False  # this passage carries on a section from the passage before
     start_path: tuple[str, ...] = ()
     first_page: int | None = None
     last_page: int | None = None
 
     def flush(carry: bool) -> None:
-        nonlocal parts, size, fresh, first_page
+        nonlocal parts, size, fresh, continued
         if fresh:
             body = "\n\n".join(parts)
             header = _header(start_path, first_page, last_page)
             chunks.append(Chunk(f"{header}\n{body}" if header else body, body, start_path, first_page, last_page))
-            parts = [_tail(body, overlap)] if carry and overlap else []
-        else:
-            parts = []
+        parts = [_tail(body, overlap)] if fresh and carry and overlap else []
         size = sum(len(p) + 2 for p in parts)
-        fresh = False
-        first_page = last_page if parts else None
+        fresh, continued = False, bool(parts)
 
     for block in blocks:
         if block.heading:
-            if size >= min_section:
+            if fresh and (size >= min_section or continued):
                 flush(carry=False)
             elif not fresh:
-                parts, size = [], 0
+                parts, size, continued = [], 0, False  # no overlap across a heading
             while path and path[-1][0] >= block.heading:
                 path.pop()
             path.append((block.heading, block.text))
-            if fresh:  # a short section shares this passage; keep its heading visible inside it
+            if fresh:
                 parts.append(block.text)
                 size += len(block.text) + 2
             continue
@@ -376,8 +375,9 @@ def chunk_blocks(blocks: list[Block], *, max_chars: int = CHUNK_MAX, overlap: in
             if fresh and size + len(piece) > max_chars:
                 flush(carry=True)
             if not fresh:
+                # Labelled by where its new text starts; the carried-over overlap is only context.
                 start_path = tuple(title for _, title in path)
-                first_page = block.page if not parts or first_page is None else first_page
+                first_page = block.page
             parts.append(piece)
             size += len(piece) + 2
             fresh = True

@@ -6,8 +6,12 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from jarvis_mcp.config import Settings
-from jarvis_mcp.ports import Embedder, Store, VectorIndex
+from jarvis_mcp.ports import DocumentStore, Embedder, Store, VectorIndex
 from jarvis_mcp.services.account import AccountService
+from jarvis_mcp.services.contact_rules import region_from_locale
+from jarvis_mcp.services.contacts import ContactService, SourceFactory
+from jarvis_mcp.services.credentials import CredentialService, Vault
+from jarvis_mcp.services.documents import DocumentService
 from jarvis_mcp.services.memory import MemoryService
 
 
@@ -18,6 +22,8 @@ class UserScope:
     store: Store
     index: VectorIndex
     embedder: Embedder
+    files: DocumentStore | None = None  # the documents' original bytes
+    contact_sources: SourceFactory | None = None  # builds a provider (Google People) from credentials
 
     @cached_property
     def account(self) -> AccountService:
@@ -30,6 +36,24 @@ class UserScope:
             self.user_id, self.store, self.index, self.embedder,
             timezone=user.timezone if user else None, near_duplicate=self.settings.near_duplicate_threshold,
         )
+
+    @cached_property
+    def documents(self) -> DocumentService:
+        if self.files is None:
+            raise RuntimeError("no document store configured")
+        s = self.settings
+        return DocumentService(self.user_id, self.store, self.files, self.embedder,
+                               max_document_bytes=s.max_document_bytes, max_user_bytes=s.max_user_document_bytes,
+                               signed_url_seconds=s.supabase_signed_url_seconds)
+
+    @cached_property
+    def contacts(self) -> ContactService:
+        user = self.store.get_user(self.user_id)
+        region = region_from_locale(user.locale if user else None) or self.settings.phone_region
+        settings = self.settings
+        credentials = CredentialService(self.user_id, self.store, lambda: Vault.for_settings(settings))  # type: ignore[arg-type]
+        return ContactService(self.user_id, self.store, self.embedder, credentials,  # type: ignore[arg-type]
+                              region=region, sources=self.contact_sources)
 
     def audit(self, tool: str, arguments: dict[str, object], status: str, error: str | None, duration_ms: float) -> None:
         self.store.record_action(self.user_id, tool, arguments, status, error, duration_ms)

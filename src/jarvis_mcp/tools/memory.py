@@ -54,7 +54,8 @@ def register(h: Handlers) -> None:
         blocks = [
             memory_block(
                 {"id": hit.id, "kind": hit.kind, "role": hit.role, "tags": ",".join(hit.tags),
-                 "date": (hit.occurred_at or hit.created_at).isoformat(timespec="minutes"), "score": hit.score},
+                 "date": (hit.occurred_at or hit.created_at).isoformat(timespec="minutes"), "score": hit.score,
+                 "document": hit.document_uri, "title": (hit.document_title or "").replace('"', "'")},
                 hit.text,
             )
             for hit in result.hits

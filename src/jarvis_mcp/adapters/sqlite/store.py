@@ -14,7 +14,7 @@ import numpy as np
 from jarvis_mcp.adapters.sqlite.contacts import ContactTables
 from jarvis_mcp.adapters.sqlite.database import Database
 from jarvis_mcp.adapters.sqlite.documents import DocumentTables
-from jarvis_mcp.adapters.sqlite.vectors import KIND_CODE, UserMatrix, VectorCache
+from jarvis_mcp.adapters.vector_cache import KIND_CODE, UserMatrix, VectorCache
 from jarvis_mcp.errors import StoreMismatch
 from jarvis_mcp.ports import (
     ActionRecord,

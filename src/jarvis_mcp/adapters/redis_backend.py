@@ -1,0 +1,139 @@
+"""Cache and Limiter on Redis (JARVIS_REDIS_URL): shared by every server process behind a load balancer.
+
+Keys: `<prefix>:{<user uuid>}:...`. The braces are a Redis Cluster hash tag, so all of one user's keys
+live in one slot and the limiter's multi-key script runs on a cluster too.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+import redis
+
+from jarvis_mcp.adapters.local_cache import tightest
+from jarvis_mcp.adapters.windows import window
+from jarvis_mcp.config import ConfigError
+from jarvis_mcp.ports import Decision, Limit
+
+log = logging.getLogger(__name__)
+
+# Check every limit, then charge every limit: one script, so no other process interleaves between the
+# check and the charge. KEYS[i]: limit i's window counter. ARGV[1]: cost; ARGV[2i]: max of limit i;
+# ARGV[2i+1]: when its window ends (epoch s), after which the counter expires by itself.
+_HIT = """
+local cost = tonumber(ARGV[1])
+local used = {}
+for i, key in ipairs(KEYS) do
+  local u = tonumber(redis.call('GET', key) or '0')
+  if u + cost > tonumber(ARGV[2 * i]) then
+    return {0, i, u}
+  end
+  used[i] = u
+end
+if cost > 0 then
+  for i, key in ipairs(KEYS) do
+    used[i] = redis.call('INCRBY', key, cost)
+    redis.call('EXPIREAT', key, ARGV[2 * i + 1])
+  end
+end
+return {1, 0, unpack(used)}
+"""
+
+
+def where(url: str) -> str:
+    """host:port/db of a Redis URL, without the password, for messages."""
+    parts = urlsplit(url)
+    return f"{parts.hostname or 'localhost'}:{parts.port or 6379}{parts.path or ''}"
+
+
+def connect(url: str, *, timeout: float = 2.0) -> redis.Redis:
+    """A client, checked with a PING, or ConfigError naming the setting."""
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                                      health_check_interval=30)
+        client.ping()
+    except (redis.RedisError, ValueError) as exc:
+        raise ConfigError(f"JARVIS_REDIS_URL: cannot reach Redis at {where(url)}: {exc}") from None
+    return client
+
+
+class _Keys:
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        if not prefix or any(c in prefix for c in "{} "):
+            raise ValueError("prefix must be non-empty, without braces or spaces")
+        self.client = client
+        self.prefix = prefix
+
+    def key(self, user_id: str, *parts: str) -> str:
+        if not user_id or any(c in user_id for c in "{}:"):
+            raise ValueError("not a user id")
+        return ":".join((self.prefix, "{" + user_id + "}", *parts))
+
+
+class RedisCache(_Keys):
+    """Values expire with their TTL; memory is bounded by Redis' own maxmemory policy."""
+
+    def __init__(self, client: redis.Redis, prefix: str = "jarvis") -> None:
+        super().__init__(client, prefix)
+        self._warned = 0.0
+
+    def get(self, user_id: str, key: str) -> bytes | None:
+        try:
+            return self.client.get(self.key(user_id, "c", key))  # type: ignore[return-value]
+        except redis.RedisError as exc:
+            self._degraded(exc)
+            return None
+
+    def set(self, user_id: str, key: str, value: bytes, ttl: float) -> None:
+        if ttl <= 0:
+            return
+        try:
+            self.client.set(self.key(user_id, "c", key), value, px=max(1, int(ttl * 1000)))
+        except redis.RedisError as exc:
+            self._degraded(exc)
+
+    def incr(self, user_id: str, counter: str, amount: int = 1) -> int:
+        k = self.key(user_id, "n", counter)
+        try:
+            if amount == 0:
+                return int(self.client.get(k) or 0)  # type: ignore[arg-type]
+            return int(self.client.incrby(k, amount))  # type: ignore[arg-type]
+        except redis.RedisError as exc:
+            self._degraded(exc)
+            return 0
+
+    def _degraded(self, exc: Exception) -> None:
+        # A cache outage slows answers down; it must not fail them. Logged at most once a minute.
+        now = time.monotonic()
+        if now - self._warned > 60:
+            self._warned = now
+            log.error("Redis cache unavailable, serving without it: %s", exc)
+
+
+class RedisLimiter(_Keys):
+    def __init__(self, client: redis.Redis, prefix: str = "jarvis", *, clock=time.time) -> None:  # noqa: ANN001
+        super().__init__(client, prefix)
+        self._script = client.register_script(_HIT)
+        self._clock = clock
+
+    def hit(self, user_id: str, limit_name: str, cost: int, limits: Sequence[Limit]) -> Decision:
+        if cost < 0:
+            raise ValueError("cost must not be negative")
+        if not limits:
+            return tightest([], [])
+        now = self._clock()
+        slots, keys, args = [], [], [cost]
+        for limit in limits:
+            wid, end = window(limit.period, now)
+            keys.append(self.key(user_id, "limit", limit_name, limit.period, wid))
+            args += [limit.max, int(end) + 1]
+            slots.append((None, end, limit))
+        allowed, which, *used = self._script(keys=keys, args=args)
+        if not allowed:
+            _, end, limit = slots[int(which) - 1]
+            u = int(used[0])
+            return Decision(False, limit, u, max(0, limit.max - u), end)
+        return tightest(slots, [int(u) for u in used])
