@@ -228,6 +228,77 @@ async def case_context_prompt(alice: Client, bob: Client) -> None:
         assert_clean(text.replace(repr(query), ""), data)  # the query Bob typed is echoed back, nothing else
 
 
+# -- documents ------------------------------------------------------------------------------------
+
+
+async def seed_alice_document(alice: Client) -> str:
+    """A document of Alice's whose title, text and passages carry SECRET; returns its id."""
+    text = f"# {SECRET} lease\n\nThe {SECRET} flat costs 950 euros a month. Cats need the landlord's consent."
+    return ok(await alice.call_tool("add_document", {"title": f"Lease {SECRET}", "text": text, "tags": ["home"]}))[
+        "document"]["id"]
+
+
+async def assert_document_not_found(bob: Client, tool: str, doc_id: str) -> None:
+    hers = await bob.call_tool(tool, {"document_id": doc_id})
+    made_up = await bob.call_tool(tool, {"document_id": MADE_UP_ID})
+    assert hers.is_error and made_up.is_error
+    same_error(hers.content[0].text, doc_id, made_up.content[0].text, MADE_UP_ID)
+    assert_clean(hers.content[0].text.replace(doc_id, ""))
+
+
+async def case_add_document(alice: Client, bob: Client) -> None:
+    doc_id = await seed_alice_document(alice)
+    # The same bytes are new for Bob (dedup is per user) and become his own document.
+    text = f"# {SECRET} lease\n\nThe {SECRET} flat costs 950 euros a month. Cats need the landlord's consent."
+    his = ok(await bob.call_tool("add_document", {"title": "Bob's copy", "text": text}))
+    assert his["created"] is True and his["document"]["id"] != doc_id and his["document"]["title"] == "Bob's copy"
+    ok(await bob.call_tool("delete_document", {"document_id": his["document"]["id"]}))
+    assert ok(await alice.call_tool("list_documents", {}))["total"] == 1
+
+
+async def case_list_documents(alice: Client, bob: Client) -> None:
+    doc_id = await seed_alice_document(alice)
+    for args in ({}, {"query": SECRET}, {"tags": ["home"]}, {"limit": 100}):
+        result = await bob.call_tool("list_documents", args)
+        out = ok(result)
+        assert out["documents"] == [] and out["total"] == 0 and out["bytes_used"] == 0
+        assert doc_id not in json.dumps(out)
+        assert_tool_clean(result, None)
+
+
+async def case_get_document(alice: Client, bob: Client) -> None:
+    doc_id = await seed_alice_document(alice)
+    await assert_document_not_found(bob, "get_document", doc_id)
+
+
+async def case_delete_document(alice: Client, bob: Client) -> None:
+    doc_id = await seed_alice_document(alice)
+    await assert_document_not_found(bob, "delete_document", doc_id)
+    assert ok(await alice.call_tool("get_document", {"document_id": doc_id}))["document"]["id"] == doc_id
+    hits = ok(await alice.call_tool("search_memory", {"query": "lease cats", "kinds": ["document"]}))["hits"]
+    assert hits and all(h["document_id"] == doc_id for h in hits)  # her passages survived Bob's attempt
+
+
+async def case_documents_resource(alice: Client, bob: Client) -> None:
+    doc_id = await seed_alice_document(alice)
+    text = (await bob.read_resource("jarvis://me/documents")).contents[0].text
+    assert json.loads(text)["documents"] == [] and doc_id not in text
+    assert_clean(text)
+
+
+async def case_document_resource(alice: Client, bob: Client, suffix: str = "") -> None:
+    doc_id = await seed_alice_document(alice)
+    code, message = await read_error(bob, f"jarvis://me/documents/{doc_id}{suffix}")
+    made_up_code, made_up_message = await read_error(bob, f"jarvis://me/documents/{MADE_UP_ID}{suffix}")
+    assert code == made_up_code
+    same_error(message, doc_id, made_up_message, MADE_UP_ID)
+    assert_clean(message.replace(doc_id, ""))
+
+
+async def case_document_original_resource(alice: Client, bob: Client) -> None:
+    await case_document_resource(alice, bob, "/original")
+
+
 Case = Callable[[Client, Client], Awaitable[None]]
 
 CASES: dict[str, Case] = {
@@ -244,6 +315,13 @@ CASES: dict[str, Case] = {
     "resource:jarvis://me/usage": case_usage_resource,
     "prompt:onboarding": case_onboarding_prompt,
     "prompt:context": case_context_prompt,
+    "tool:add_document": case_add_document,
+    "tool:list_documents": case_list_documents,
+    "tool:get_document": case_get_document,
+    "tool:delete_document": case_delete_document,
+    "resource:jarvis://me/documents": case_documents_resource,
+    "resource:jarvis://me/documents/{document_id}": case_document_resource,
+    "resource:jarvis://me/documents/{document_id}/original": case_document_original_resource,
 }
 
 

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from jarvis_mcp.config import Settings
-from jarvis_mcp.tokens import JwtVerifier, identity_from_access_token, issue_token, parse_ttl
+from jarvis_mcp.tokens import DEFAULT_AUDIENCE, JwtVerifier, identity_from_access_token, issue_token, parse_ttl
 
 SECRET = "s" * 32
 AUD = "http://127.0.0.1:8765/mcp"
@@ -61,7 +61,7 @@ async def test_round_trip_with_issuer_and_custom_claim(tmp_path: Path) -> None:
     token = issue_token(s, subject="bob")
     access = await JwtVerifier(s).verify_token(token)
     assert access is not None
-    assert "aud" not in access.claims and access.claims["amr_x"] == "local"
+    assert access.claims["aud"] == DEFAULT_AUDIENCE and access.claims["amr_x"] == "local"
     identity = identity_from_access_token(access, s)
     assert (identity.issuer, identity.auth_method, identity.email) == ("https://idp", "local", None)
 
@@ -121,7 +121,7 @@ async def test_rejected(settings: Settings, make: Callable[[], str]) -> None:
 
 
 async def test_wrong_issuer(tmp_path: Path) -> None:
-    s = Settings(home=tmp_path, jwt_secret=SECRET, jwt_issuer="https://idp")
+    s = Settings(home=tmp_path, jwt_secret=SECRET, jwt_issuer="https://idp", jwt_audience=AUD)
     verifier = JwtVerifier(s)
     assert await verifier.verify_token(_hs({"iss": "https://idp"})) is not None
     other = jwt.encode(
@@ -269,3 +269,14 @@ def test_parse_ttl(text: str, seconds: int) -> None:
 def test_parse_ttl_rejects(text: str) -> None:
     with pytest.raises(ValueError, match="TTL"):
         parse_ttl(text)
+
+
+async def test_hs256_token_without_our_audience_is_refused(tmp_path: Path) -> None:
+    """A token signed with the same secret but minted for another service (or with no audience) is not ours."""
+    s = Settings(home=tmp_path, jwt_secret=SECRET)
+    now = int(time.time())
+    base = {"sub": "alice", "iat": now, "exp": now + 60}
+    verifier = JwtVerifier(s)
+    assert await verifier.verify_token(jwt.encode(base, SECRET, algorithm="HS256")) is None
+    assert await verifier.verify_token(jwt.encode({**base, "aud": "other-service"}, SECRET, algorithm="HS256")) is None
+    assert await verifier.verify_token(jwt.encode({**base, "aud": DEFAULT_AUDIENCE}, SECRET, algorithm="HS256")) is not None

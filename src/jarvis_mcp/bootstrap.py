@@ -91,16 +91,34 @@ def open_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Run
     start = getattr(embedder, "start_loading", None)
     if start:
         start()
+    store, index, where = make_store(settings)
+    try:
+        store.ensure_embedding_model(embedder.model_id, embedder.dim)
+    except BaseException:
+        store.close()  # type: ignore[attr-defined]
+        raise
+    log.info("store ready at %s (embedder %s, vector index %s)", where, embedder.model_id, type(index).__name__)
+    return Runtime(settings, store, index, embedder, documents=documents)
+
+
+def make_store(settings: Settings) -> tuple[Store, VectorIndex, str]:
+    """(store, vector index, where it is, for logs). ConfigError when the store cannot serve."""
     if settings.store == "sqlite":
         from jarvis_mcp.adapters.sqlite import SqliteStore
 
         store = SqliteStore(settings.database_path, vector_cache_bytes=settings.vector_cache_mb << 20)
-        index: VectorIndex = store
-    else:  # pragma: no cover - config validation makes this unreachable
-        raise AssertionError(f"unhandled store {settings.store}")
-    store.ensure_embedding_model(embedder.model_id, embedder.dim)
-    log.info("store ready at %s (embedder %s)", settings.database_path, embedder.model_id)
-    return Runtime(settings, store, index, embedder, documents=documents)
+        return store, store, str(settings.database_path)
+    if settings.store == "postgres":
+        try:
+            from jarvis_mcp.adapters.postgres import open_postgres
+        except ImportError:
+            raise ConfigError("JARVIS_STORE=postgres needs psycopg: pip install 'jarvis-mcp[postgres]'") from None
+        assert settings.database_url is not None  # config validation guarantees it
+        pg, index = open_postgres(settings.database_url.get_secret_value(), vector_index=settings.vector_index,
+                                  pool_size=settings.database_pool_size,
+                                  vector_cache_bytes=settings.vector_cache_mb << 20)
+        return pg, index, pg.db.where
+    raise AssertionError(f"unhandled store {settings.store}")  # config validation makes this unreachable
 
 
 class SharedRuntime:

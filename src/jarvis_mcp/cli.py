@@ -58,6 +58,10 @@ def _parser() -> argparse.ArgumentParser:
     google.add_argument("--client-secrets", type=Path, required=True, help="OAuth client JSON (Desktop app)")
 
     sub.add_parser("doctor", help="check configuration, store and embedder")
+    mig = sub.add_parser("migrate", help="create or update the Postgres / Supabase schema (run as the tables' owner)")
+    mig.add_argument("--database-url", help="the owner's URL (default: JARVIS_DATABASE_URL)")
+    mig.add_argument("--app-role", help="create this role if missing and grant it what the server needs; "
+                                        "the server connects as it (RLS applies to it)")
     sub.add_parser("demo", help="a scripted session through a real MCP client over stdio")
     return p
 
@@ -85,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             return _sync_contacts(settings)
         if args.command == "connect":
             return _connect_google(settings, args.client_secrets)
+        if args.command == "migrate":
+            return _migrate(settings, args)
         if args.command == "doctor":
             return _doctor(settings)
         if args.command == "demo":
@@ -231,12 +237,39 @@ def _import_memories(settings: Settings, path: Path) -> int:
     return 0
 
 
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    url = args.database_url or (settings.database_url.get_secret_value() if settings.database_url else None)
+    if not url:
+        print("jarvis-mcp: migrate needs --database-url or JARVIS_DATABASE_URL (the tables' owner)", file=sys.stderr)
+        return 2
+    try:
+        from jarvis_mcp.adapters.postgres import migrate
+        from jarvis_mcp.adapters.postgres.database import describe
+    except ImportError:
+        print("jarvis-mcp: migrate needs psycopg: pip install 'jarvis-mcp[postgres]'", file=sys.stderr)
+        return 2
+    import psycopg
+
+    try:
+        report = migrate(url, app_role=args.app_role)
+    except psycopg.Error as exc:
+        print(f"jarvis-mcp: migrate {describe(url)}: {str(exc).strip()}", file=sys.stderr)
+        return 1
+    print(f"{describe(url)}: applied {', '.join(report.applied) if report.applied else 'nothing (up to date)'}")
+    print(f"pgvector: {'enabled' if report.pgvector else 'not available in this database'}"
+          + (f" ({report.backfilled} existing vectors copied)" if report.backfilled else ""))
+    if report.app_role:
+        print(f"app role {report.app_role}: {'created (LOGIN, no password: set one with ALTER ROLE)' if report.app_role_created else 'exists'}; privileges granted")
+    return 0
+
+
 def _doctor(settings: Settings) -> int:
     from jarvis_mcp.bootstrap import open_runtime
 
     print(f"jarvis-mcp {__version__}")
     print(f"home:      {settings.home}")
-    print(f"store:     {settings.store} ({settings.database_path})")
+    where = settings.database_path if settings.store == "sqlite" else "JARVIS_DATABASE_URL"
+    print(f"store:     {settings.store} ({where})")
     print(f"embedder:  {settings.embedder}")
     print(f"http auth: {'bearer JWT' if settings.auth_enabled else 'off (loopback only, local user)'}")
     started = time.perf_counter()

@@ -37,7 +37,12 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     config: Path | None = Field(None, description="TOML file with these settings (lower-case keys).")
 
-    store: Literal["sqlite"] = "sqlite"
+    store: Literal["sqlite", "postgres"] = "sqlite"
+    # Postgres / Supabase: the URL of the app role (not the tables' owner; see `jarvis-mcp migrate`).
+    database_url: SecretStr | None = None
+    database_pool_size: int = Field(10, ge=1, le=200, description="Connections per server process.")
+    # auto: SQLite's own index; on Postgres pgvector where the database has it, else numpy.
+    vector_index: Literal["auto", "numpy", "pgvector"] = "auto"
     embedder: Literal["onnx"] = "onnx"
 
     # HTTP bearer tokens. With neither secret nor JWKS set, HTTP serves the local user on loopback only.
@@ -105,6 +110,14 @@ class Settings(BaseSettings):
         # them would be accepted here.
         if self.jwks_url and not (self.jwt_audience or self.public_url):
             raise ValueError("JARVIS_JWKS_URL needs JARVIS_JWT_AUDIENCE (or JARVIS_PUBLIC_URL) to check the token audience")
+        return self
+
+    @model_validator(mode="after")
+    def _postgres_complete(self) -> Settings:
+        if self.store == "postgres" and not self.database_url:
+            raise ValueError("JARVIS_STORE=postgres needs JARVIS_DATABASE_URL (postgresql://app_role@host/db)")
+        if self.vector_index == "pgvector" and self.store != "postgres":
+            raise ValueError("JARVIS_VECTOR_INDEX=pgvector needs JARVIS_STORE=postgres")
         return self
 
     @model_validator(mode="after")

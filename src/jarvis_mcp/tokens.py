@@ -34,8 +34,15 @@ class TokenIdentity:
     email: str | None
 
 
-def _expected_audience(settings: Settings) -> str | None:
-    return settings.jwt_audience or settings.public_url
+#: The audience of tokens signed with this server's own secret when no audience is configured: without one,
+#: a token minted with the same secret for some other service would be accepted here.
+DEFAULT_AUDIENCE = "jarvis-mcp"
+
+
+def _expected_audience(settings: Settings) -> str:
+    # JWKS without an explicit audience is refused by config validation, so the default only ever
+    # applies to tokens from our own HS256 secret.
+    return settings.jwt_audience or settings.public_url or DEFAULT_AUDIENCE
 
 
 class JwtVerifier(TokenVerifier):
@@ -94,7 +101,7 @@ class JwtVerifier(TokenVerifier):
             audience=self._audience,
             issuer=self._settings.jwt_issuer,
             leeway=_LEEWAY_S,
-            options={"require": required, "verify_aud": self._audience is not None},
+            options={"require": required, "verify_aud": True},
         )
 
 

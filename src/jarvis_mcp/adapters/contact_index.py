@@ -106,7 +106,7 @@ class _Terms:
         return self._vocab
 
     def match(self, term: str, fuzzy: bool) -> list[tuple[str, float]]:
-        """(stored term, quality 0-1): exact 1, prefix 0.6-0.9, within a few edits 0.4-0.7."""
+        """(stored term, quality 0-1): exact 1, prefix 0.5-0.9, one edit away 0.7, two 0.5."""
         found: dict[str, float] = {}
         if term in self.postings:
             found[term] = 1.0
@@ -116,12 +116,13 @@ class _Terms:
             end = bisect_left(vocab, term + "\uffff", i)
             for t in vocab[i : min(end, i + _MAX_PREFIX_TERMS)]:
                 if t != term:
-                    found[t] = 0.6 + 0.3 * len(term) / len(t)
+                    found[t] = 0.5 + 0.4 * len(term) / len(t)
         edits = _max_edits(term)
         if fuzzy and edits:
             for t, dist, _ in process.extract(term, vocab, scorer=OSA.distance, score_cutoff=edits, limit=None):
                 if t not in found:
-                    found[t] = 0.75 * (1 - dist / max(len(t), len(term)))
+                    # One slip ("jon" for "john") ranks above a short prefix of a longer name ("jonathan").
+                    found[t] = 0.7 if dist == 1 else 0.5
         return list(found.items())
 
 
@@ -311,7 +312,7 @@ class ContactIndex:
             name = fold(rec.name)
             if q.folded and name == q.folded:
                 score += 0.5
-            elif q.folded and name.startswith(q.folded):
+            elif q.folded and name.startswith(q.folded + " "):  # whole words: "maria" of "maria garcia"
                 score += 0.2
             per_field = fields_of[slot]
             matched = tuple(sorted(per_field, key=lambda f: (-per_field[f], list(WEIGHTS).index(f))))

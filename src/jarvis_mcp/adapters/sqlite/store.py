@@ -14,6 +14,7 @@ import numpy as np
 from jarvis_mcp.adapters.sqlite.contacts import ContactTables
 from jarvis_mcp.adapters.sqlite.database import Database
 from jarvis_mcp.adapters.sqlite.documents import DocumentTables
+from jarvis_mcp.adapters.sqlite.limits import LimitTables
 from jarvis_mcp.adapters.vector_cache import KIND_CODE, UserMatrix, VectorCache
 from jarvis_mcp.errors import StoreMismatch
 from jarvis_mcp.ports import (
@@ -62,7 +63,7 @@ def _user(row: Sequence[object]) -> UserRecord:
     )
 
 
-class SqliteStore(DocumentTables, ContactTables):
+class SqliteStore(DocumentTables, ContactTables, LimitTables):
     def __init__(self, path: Path, *, vector_cache_bytes: int = 2 << 30) -> None:
         self.db = Database(path)
         self.cache = VectorCache(vector_cache_bytes)
@@ -326,6 +327,9 @@ class SqliteStore(DocumentTables, ContactTables):
             )
         self.cache.put(user_id, matrix)
         return matrix
+
+    def index_version(self, user_id: str) -> int:
+        return self._version(self.db.conn, user_id) or 0
 
     @staticmethod
     def _version(conn: object, user_id: str) -> int | None:
