@@ -15,6 +15,9 @@ from jarvis_mcp.bootstrap import Runtime, open_runtime
 from jarvis_mcp.config import Settings
 from jarvis_mcp.server import build_server
 
+# redis_client / redis_prefix: the real Redis, a key prefix per test (tests/redis_support.py).
+pytest_plugins = ["redis_support"]
+
 
 @pytest.fixture(scope="session")
 def embedder() -> OnnxMiniLMEmbedder:

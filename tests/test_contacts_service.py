@@ -23,7 +23,7 @@ def svc(runtime) -> ContactService:
 
 
 def names(result) -> list[str]:  # noqa: ANN001
-    return [h.contact.name for h in result.hits]
+    return [h.name for h in result.hits]
 
 
 # -- phones and regions ---------------------------------------------------------------------------
@@ -193,7 +193,7 @@ def book(svc: ContactService) -> ContactService:
 def test_one_query_finds_people_forgivingly(book: ContactService, query: str, first: str) -> None:
     result = book.search(query)
     assert result.hits, query
-    assert result.hits[0].contact.name == first, (query, [(h.contact.name, h.matched) for h in result.hits])
+    assert result.hits[0].name == first, (query, [(h.name, h.matched) for h in result.hits])
 
 
 def test_hits_say_which_fields_matched(book: ContactService) -> None:
@@ -220,7 +220,7 @@ def test_tags_filter_applies_before_ranking(book: ContactService) -> None:
 
 def test_semantic_matching_on_notes_when_words_do_not_match(book: ContactService) -> None:
     result = book.search("someone I go out on boats with")
-    assert result.hits and result.hits[0].contact.name == "Mario Rossi"
+    assert result.hits and result.hits[0].name == "Mario Rossi"
     assert result.hits[0].matched == ["semantic"]
 
 

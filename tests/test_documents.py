@@ -18,7 +18,15 @@ from mcp.types import CallToolResult
 from servers import run_cli
 
 from jarvis_mcp.errors import InvalidInput, NotFound
-from jarvis_mcp.services.ingest import Block, chunk_blocks, detect_type, extract, markdown_blocks
+from jarvis_mcp.services.ingest import (
+    Block,
+    Chunk,
+    chunk_blocks,
+    detect_type,
+    embedding_texts,
+    extract,
+    markdown_blocks,
+)
 
 MADE_UP = "00000000-0000-4000-8000-000000000000"
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 20
@@ -89,6 +97,9 @@ async def test_add_markdown_then_find_it_with_search_memory(client_for) -> None:
         assert f'document="{doc["uri"]}"' in result.content[0].text
         only_docs = ok(await c.call_tool("search_memory", {"query": "rent", "kinds": ["document"], "tags": ["home"]}))
         assert only_docs["hits"] and all(h["kind"] == "document" for h in only_docs["hits"])
+        # Passages are found by search, not listed as the user's recent memories (documents have their own list).
+        history = json.loads((await c.read_resource("jarvis://me/history")).contents[0].text)
+        assert history["recent_memories"] == []
 
 
 async def test_pdf_made_here_round_trips_to_searchable_passages(client_for) -> None:
@@ -426,6 +437,15 @@ def test_chunks_follow_paragraphs_and_headings_with_overlap() -> None:
         assert before.body[-100:] in after.body  # ~150 characters carried over
     assert chunks[-1].headings == ("Manual", "Safety") and chunks[-1].text.startswith("Manual › Safety\n")
     assert "Sentence number 0 " in chunks[0].body or "Short intro." in chunks[0].body
+
+
+def test_long_passages_are_embedded_as_two_halves_with_their_context() -> None:
+    body = " ".join(f"Clause {i} covers the boiler." for i in range(40))
+    halves = embedding_texts("Lease", Chunk(f"Terms\n{body}", body, ("Terms",), None, None))
+    assert len(halves) == 2 and all(h.startswith("Lease › Terms\n") for h in halves)
+    assert halves[0].endswith("boiler.") and abs(len(halves[0]) - len(halves[1])) < 60
+    assert "".join(h.split("\n", 1)[1] + " " for h in halves).strip() == body
+    assert embedding_texts("Lease", Chunk("short", "short", (), None, None)) == ["Lease\nshort"]
 
 
 def test_markdown_code_fences_are_not_headings() -> None:

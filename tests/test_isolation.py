@@ -299,6 +299,133 @@ async def case_document_original_resource(alice: Client, bob: Client) -> None:
     await case_document_resource(alice, bob, "/original")
 
 
+# -- contacts -------------------------------------------------------------------------------------
+
+
+async def seed_alice_contact(alice: Client) -> str:
+    """Alice's client, marked with SECRET in every field that search reads; returns its id."""
+    ok(await alice.call_tool("set_profile", {"locale": "es-ES"}))
+    return ok(await alice.call_tool("save_contact", {
+        "name": f"Kestrel {SECRET.title()}", "emails": [f"{SECRET}@kestrel.io"], "phones": ["612 999 888"],
+        "company": f"{SECRET} Plumbing", "role": "plumber", "tags": ["client"],
+        "notes": f"Met at the {SECRET} fintech meetup",
+    }))["contact"]["id"]
+
+
+async def case_search_clients(alice: Client, bob: Client) -> None:
+    hers = await seed_alice_contact(alice)
+    ok(await bob.call_tool("save_contact", {"name": "Bob's own plumber", "phones": ["+34 699 111 222"], "tags": ["client"]}))
+    for args in ({"query": SECRET}, {"query": "kestrel"}, {"query": "612 99"}, {"query": "+34612999888"},
+                 {"query": f"{SECRET}@kestrel.io"}, {"query": "kestrel.io"}, {"query": "fintech meetup"},
+                 {"query": "kestrel", "tags": ["client"]}, {"query": hers}, {"query": "the guy from the meetup"}):
+        result = await bob.call_tool("search_clients", args)
+        # Bob's own plumber may match a digit run of an id; nothing of Alice's may.
+        assert all(h["id"] != hers and "Bob" in h["name"] for h in ok(result)["hits"]), args
+        echoed = json.dumps(args["query"])  # the query Bob typed comes back as JSON text; nothing else may
+        for block in result.content:
+            assert_clean(block.text.replace(echoed, ""))
+            assert hers not in block.text.replace(echoed, "")
+
+
+async def case_save_contact(alice: Client, bob: Client) -> None:
+    hers = await seed_alice_contact(alice)
+    # Alice's email and phone do not make Bob's save an update of her contact, nor a "possible duplicate".
+    mine = ok(await bob.call_tool("save_contact", {"name": "Kes", "emails": [f"{SECRET}@kestrel.io"],
+                                                   "phones": ["+34 612 999 888"]}))
+    assert mine["created"] is True and mine["contact"]["id"] != hers and mine["possible_duplicates"] == []
+    theirs = await bob.call_tool("save_contact", {"contact_id": hers, "name": "Hijacked"})
+    made_up = await bob.call_tool("save_contact", {"contact_id": MADE_UP_ID, "name": "Hijacked"})
+    assert theirs.is_error and made_up.is_error
+    same_error(theirs.content[0].text, hers, made_up.content[0].text, MADE_UP_ID)
+    still = json.loads((await alice.read_resource(f"jarvis://me/contacts/{hers}")).contents[0].text)
+    assert still["name"] == f"Kestrel {SECRET.title()}" and still["emails"] == [f"{SECRET}@kestrel.io"]
+
+
+async def case_delete_contact(alice: Client, bob: Client) -> None:
+    hers = await seed_alice_contact(alice)
+    theirs = await bob.call_tool("delete_contact", {"contact_id": hers})
+    made_up = await bob.call_tool("delete_contact", {"contact_id": MADE_UP_ID})
+    assert theirs.is_error and made_up.is_error
+    same_error(theirs.content[0].text, hers, made_up.content[0].text, MADE_UP_ID)
+    assert [h["id"] for h in ok(await alice.call_tool("search_clients", {"query": "kestrel"}))["hits"]] == [hers]
+
+
+def runtime_behind(client: Client):  # noqa: ANN201 - jarvis_mcp.bootstrap.Runtime
+    """The runtime of an in-process client's server, to store what no tool may (provider credentials)."""
+    import inspect
+
+    run = client.server._tool_manager.get_tool("sync_contacts").fn  # type: ignore[union-attr]
+    return inspect.getclosurevars(run).nonlocals["self"].shared.runtime
+
+
+async def case_sync_contacts(alice: Client, bob: Client) -> None:
+    from jarvis_mcp import bootstrap
+    from jarvis_mcp.ports import SourceContact, SourcePage
+
+    await seed_alice_contact(alice)
+    used: list[dict[str, object]] = []
+
+    class AlicesGoogle:
+        provider = "google"
+
+        def pages(self, sync_token: str | None):  # noqa: ANN202
+            yield SourcePage((SourceContact("people/c1", name=f"Osprey {SECRET}", emails=(f"osprey@{SECRET}.io",)),),
+                             full=True, total=1, next_sync_token=f"{SECRET}-sync")
+
+    def make(provider: str, info: dict[str, object]) -> AlicesGoogle:
+        used.append(info)
+        return AlicesGoogle()
+
+    runtime = runtime_behind(alice)
+    alice_id = runtime.store.user_for_identity("local", "alice", "local", None)
+    runtime.scope_for(alice_id).contacts.connect("google", {"refresh_token": f"{SECRET}-refresh"})
+    original, bootstrap.make_contact_source = bootstrap.make_contact_source, make
+    try:
+        assert ok(await alice.call_tool("sync_contacts", {}))["added"] == 1
+        result = await bob.call_tool("sync_contacts", {})
+        assert ok(result)["status"] == "not_connected"
+        assert_tool_clean(result, None)
+    finally:
+        bootstrap.make_contact_source = original
+    assert used == [{"refresh_token": f"{SECRET}-refresh"}]  # only Alice's own sync used her credentials
+    assert ok(await bob.call_tool("search_clients", {"query": "osprey"}))["hits"] == []
+
+
+async def case_contacts_resource(alice: Client, bob: Client) -> None:
+    await seed_alice_contact(alice)
+    for uri in ("jarvis://me/contacts", "jarvis://me/contacts/page/1"):
+        text = (await bob.read_resource(uri)).contents[0].text
+        page = json.loads(text)
+        assert page["total"] == 0 and page["contacts"] == [] and page["next_page"] is None
+        assert_clean(text)
+
+
+async def case_contact_resource(alice: Client, bob: Client) -> None:
+    hers = await seed_alice_contact(alice)
+    code, message = await read_error(bob, f"jarvis://me/contacts/{hers}")
+    made_up_code, made_up_message = await read_error(bob, f"jarvis://me/contacts/{MADE_UP_ID}")
+    assert code == made_up_code
+    same_error(message, hers, made_up_message, MADE_UP_ID)
+    assert_clean(message)
+
+
+async def case_contact_prompt(alice: Client, bob: Client) -> None:
+    from mcp.types import PromptReference, ResourceTemplateReference
+
+    hers = await seed_alice_contact(alice)
+    for name in (SECRET, "kestrel", hers):
+        prompt = await bob.get_prompt("contact", {"name": name})
+        text = "\n".join(m.content.text for m in prompt.messages)
+        assert "No contact matches" in text
+        assert_clean(text.replace(repr(name), ""))
+        assert hers not in text.replace(repr(name), "")
+    # Argument completion offers only the caller's own contacts.
+    names = await bob.complete(PromptReference(name="contact"), {"name": "name", "value": "kes"})
+    ids = await bob.complete(ResourceTemplateReference(uri="jarvis://me/contacts/{contact_id}"),
+                             {"name": "contact_id", "value": ""})
+    assert names.completion.values == [] and ids.completion.values == []
+
+
 Case = Callable[[Client, Client], Awaitable[None]]
 
 CASES: dict[str, Case] = {
@@ -322,6 +449,14 @@ CASES: dict[str, Case] = {
     "resource:jarvis://me/documents": case_documents_resource,
     "resource:jarvis://me/documents/{document_id}": case_document_resource,
     "resource:jarvis://me/documents/{document_id}/original": case_document_original_resource,
+    "tool:search_clients": case_search_clients,
+    "tool:save_contact": case_save_contact,
+    "tool:delete_contact": case_delete_contact,
+    "tool:sync_contacts": case_sync_contacts,
+    "resource:jarvis://me/contacts": case_contacts_resource,
+    "resource:jarvis://me/contacts/page/{page}": case_contacts_resource,
+    "resource:jarvis://me/contacts/{contact_id}": case_contact_resource,
+    "prompt:contact": case_contact_prompt,
 }
 
 

@@ -16,45 +16,51 @@ import numpy as np
 
 # -- synthetic memories ------------------------------------------------------------------------
 
-FIRST = """Ana Luis Marta Carlos Lucia Jorge Elena Pablo Sofia Diego Carmen Javier Laura Miguel Paula Andres Isabel
+
+def _words(text: str) -> list[str]:
+    """Whitespace-separated vocabulary; '_' joins a multi-word entry ('Buenos_Aires')."""
+    return [w.replace("_", " ") for w in text.split()]
+
+
+FIRST = _words("""Ana Luis Marta Carlos Lucia Jorge Elena Pablo Sofia Diego Carmen Javier Laura Miguel Paula Andres Isabel
 Tomas Julia Raul Nora Hugo Irene Oscar Clara Mario Alba Ivan Rosa Victor Emma Liam Olivia Noah Ava Ethan Mia Lucas
 Chloe Mason Grace Leo Zoe Owen Ruby Finn Ella Jack Lily Sam Hannah Ben Nina Max Iris Adam Maya Theo Alice Felix
 Priya Arjun Wei Mei Kenji Yuki Amir Leila Omar Fatima Kofi Ama Sven Ingrid Piotr Agata Dmitri Olga Marco Giulia
-Pierre Camille Hans Greta Sean Aoife Rafael Beatriz Tariq Sana Jonas Freya Mateo Valentina""".split()
-LAST = """Garcia Lopez Martinez Sanchez Perez Gomez Ruiz Diaz Moreno Alvarez Romero Navarro Torres Dominguez Vazquez
+Pierre Camille Hans Greta Sean Aoife Rafael Beatriz Tariq Sana Jonas Freya Mateo Valentina""")
+LAST = _words("""Garcia Lopez Martinez Sanchez Perez Gomez Ruiz Diaz Moreno Alvarez Romero Navarro Torres Dominguez Vazquez
 Ramos Gil Serrano Blanco Molina Smith Johnson Brown Taylor Wilson Clarke Walker Wright Green Hall Wood Harris Lewis
 Young King Baker Turner Hill Moore Cooper Ward Patel Shah Chen Wang Tanaka Sato Kim Park Nguyen Tran Rossi Bianchi
 Dubois Laurent Muller Schmidt Novak Kowalski Ivanov Petrov Olsen Hansen Murphy Kelly OBrien Costa Silva Santos
-Haddad Mansour Okafor Mensah Lindqvist Berg""".split()
-RELATION = """sister brother mother father cousin aunt uncle niece nephew grandmother grandfather neighbour friend
-colleague manager client dentist doctor accountant lawyer landlord teacher coach mentor partner""".split()
-CITY = """Madrid Barcelona Valencia Seville Bilbao Lisbon Porto Paris Lyon Marseille Berlin Munich Hamburg Vienna
+Haddad Mansour Okafor Mensah Lindqvist Berg""")
+RELATION = _words("""sister brother mother father cousin aunt uncle niece nephew grandmother grandfather neighbour friend
+colleague manager client dentist doctor accountant lawyer landlord teacher coach mentor partner""")
+CITY = _words("""Madrid Barcelona Valencia Seville Bilbao Lisbon Porto Paris Lyon Marseille Berlin Munich Hamburg Vienna
 Zurich Geneva Milan Rome Naples Florence Venice Amsterdam Rotterdam Brussels Antwerp London Manchester Edinburgh
 Dublin Copenhagen Stockholm Oslo Helsinki Prague Warsaw Krakow Budapest Athens Istanbul Cairo Marrakesh Tokyo Kyoto
 Osaka Seoul Singapore Bangkok Hanoi Sydney Melbourne Auckland Toronto Montreal Vancouver Boston Chicago Denver
-Seattle Austin Miami Mexico Bogota Lima Santiago Buenos Aires Montevideo""".split()
-COMPANY = """Acme Globex Initech Umbrella Stark Wayne Hooli Pied Piper Vandelay Soylent Tyrell Cyberdyne Wonka
-Oscorp Aperture Massive Dynamic Nakatomi Gringotts Monarch Vehement Blue Sun Zorg Duff Krusty Prestige Sterling
-Cooper Dunder Mifflin Bluth Gekko Rekall Virtucon""".split()
-PRODUCT = """laptop phone headphones bicycle kettle blender vacuum cleaner monitor keyboard chair desk sofa mattress
+Seattle Austin Miami Mexico Bogota Lima Santiago Buenos_Aires Montevideo""")
+COMPANY = _words("""Acme Globex Initech Umbrella Stark Wayne Hooli Pied_Piper Vandelay Soylent Tyrell Cyberdyne Wonka
+Oscorp Aperture Massive_Dynamic Nakatomi Gringotts Monarch Vehement Blue_Sun Zorg Duff Krusty Prestige Sterling_Cooper
+ Dunder_Mifflin Bluth Gekko Rekall Virtucon""")
+PRODUCT = _words("""laptop phone headphones bicycle kettle blender vacuum_cleaner monitor keyboard chair desk sofa mattress
 camera tablet watch printer router speaker drone lens tent backpack jacket boots sneakers suitcase stroller
-coffee grinder espresso machine air fryer rice cooker""".split()
-STORE = """Ikea Decathlon Zara Mediamarkt Amazon Fnac Carrefour Mercadona Lidl Aldi Uniqlo Apple Etsy Leroy Merlin
-Primark Sephora Lush Muji Costco Target Walmart""".split()
-FOOD = """sushi paella ramen tacos pizza curry falafel lasagna risotto pho dumplings ceviche tapas gazpacho croissants
-pancakes hummus kimchi burritos shakshuka empanadas gnocchi tiramisu churros""".split()
-HOBBY = """climbing running swimming chess guitar piano painting pottery gardening photography cycling yoga
-surfing skiing knitting baking birdwatching sailing tennis padel salsa woodworking hiking""".split()
-TOPIC = """budget roadmap hiring migration launch audit renewal onboarding pricing forecast retrospective contract
-refactor security review quarterly planning offsite interview partnership deadline invoice compliance
-tax return mortgage insurance pension school enrolment vaccination checkup physiotherapy""".split()
-WEEKDAY = "Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split()
-MONTH = "January February March April May June July August September October November December".split()
-AILMENT = """migraine back pain allergy cold flu sprained ankle insomnia knee injury sore throat high blood pressure
-asthma gastritis""".split()
-MEDICINE = "ibuprofen paracetamol amoxicillin loratadine omeprazole cetirizine vitamin D iron melatonin".split()
-TAGS = """family work health travel finance home kids hobbies food shopping car school friends sport music books
-garden pets admin taxes""".split()
+coffee_grinder espresso_machine air_fryer rice_cooker""")
+STORE = _words("""Ikea Decathlon Zara Mediamarkt Amazon Fnac Carrefour Mercadona Lidl Aldi Uniqlo Apple Etsy Leroy_Merlin
+Primark Sephora Lush Muji Costco Target Walmart""")
+FOOD = _words("""sushi paella ramen tacos pizza curry falafel lasagna risotto pho dumplings ceviche tapas gazpacho croissants
+pancakes hummus kimchi burritos shakshuka empanadas gnocchi tiramisu churros""")
+HOBBY = _words("""climbing running swimming chess guitar piano painting pottery gardening photography cycling yoga
+surfing skiing knitting baking birdwatching sailing tennis padel salsa woodworking hiking""")
+TOPIC = _words("""budget roadmap hiring migration launch audit renewal onboarding pricing forecast retrospective contract
+refactor security_review quarterly_planning offsite interview partnership deadline invoice compliance
+tax_return mortgage insurance pension school enrolment vaccination checkup physiotherapy""")
+WEEKDAY = _words("Monday Tuesday Wednesday Thursday Friday Saturday Sunday")
+MONTH = _words("January February March April May June July August September October November December")
+AILMENT = _words("""migraine back_pain allergy cold flu sprained_ankle insomnia knee_injury sore_throat high_blood_pressure
+asthma gastritis""")
+MEDICINE = _words("ibuprofen paracetamol amoxicillin loratadine omeprazole cetirizine vitamin_D iron melatonin")
+TAGS = _words("""family work health travel finance home kids hobbies food shopping car school friends sport music books
+garden pets admin taxes""")
 
 TEMPLATES: tuple[tuple[str, str], ...] = (
     ("person", "{first} {last} is my {relation}; she lives in {city} and loves {hobby}."),
@@ -102,8 +108,8 @@ TEMPLATES: tuple[tuple[str, str], ...] = (
 )
 
 AIRLINES = ["IB", "VY", "UX", "BA", "AF", "LH", "KL", "TP", "FR", "U2"]
-WORDS = """maple harbor cobalt lantern orchid falcon meadow granite saffron velvet juniper ember pebble quartz
-willow""".split()
+WORDS = _words("""maple harbor cobalt lantern orchid falcon meadow granite saffron velvet juniper ember pebble quartz
+willow""")
 
 QUERY_TEMPLATES = (
     "when is {first}'s birthday",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import platform
 import shlex
@@ -25,6 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,25 @@ BATCH = 2_000  # rows per insert_memories call (one transaction)
 WARMUP = 10
 KIND_FILTER = ["event", "task"]
 MARKER = "bench-populated.json"
+GENERATOR = 2  # bump when bench_common's synthetic texts change, so a kept --home is not reused
+
+
+@dataclass(frozen=True)
+class QuerySets:
+    """Disjoint sets of distinct queries, so no timed search is answered by the query caches."""
+
+    warmup: list[str]
+    main: list[str]
+    kinds: list[str]
+    pieces: list[str]
+
+    @classmethod
+    def make(cls, n: int) -> QuerySets:
+        pool = list(dict.fromkeys(synthetic_queries(WARMUP + 3 * n + 500 + 10 * n, seed=5)))
+        if len(pool) < WARMUP + 3 * n:
+            raise SystemExit(f"only {len(pool)} distinct synthetic queries; ask for fewer")
+        return cls(pool[:WARMUP], pool[WARMUP : WARMUP + n], pool[WARMUP + n : WARMUP + 2 * n],
+                   pool[WARMUP + 2 * n : WARMUP + 3 * n])
 
 
 # -- population --------------------------------------------------------------------------------
@@ -69,7 +90,8 @@ def populate(home: Path, size: int, other_users: int, other_size: int, dim: int,
     """Fill home with the measured user and the other users, round-robin in batches so that each user's
     rows are interleaved with the others' as they would be in a shared store. Reused when already done."""
     marker = home / MARKER
-    wanted = {"size": size, "other_users": other_users, "other_size": other_size, "model_id": model_id}
+    wanted = {"size": size, "other_users": other_users, "other_size": other_size, "model_id": model_id,
+              "generator": GENERATOR}
     if marker.is_file():
         done = json.loads(marker.read_text())
         if {k: done.get(k) for k in wanted} == wanted:
@@ -153,16 +175,19 @@ def _created(sc: dict[str, Any]) -> None:
         raise SystemExit(f"remember did not create a memory: {sc}")
 
 
-async def measure_mcp_search(settings: Settings, embedder: OnnxMiniLMEmbedder, queries: list[str]) -> dict[str, Any]:
+async def measure_mcp_search(settings: Settings, embedder: OnnxMiniLMEmbedder, qs: QuerySets) -> dict[str, Any]:
     out: dict[str, Any] = {}
     async with Client(build_server(settings, embedder=embedder)) as client:
         t = time.perf_counter()
         await client.call_tool("search_memory", {"query": "warm up: load the vector matrix"})
         out["first_search_ms"] = round((time.perf_counter() - t) * 1000, 1)
-        await _timed_calls(client, "search_memory", [{"query": q} for q in queries[:WARMUP]], _has_hits)
-        out["search"] = summary_ms(await _timed_calls(client, "search_memory", [{"query": q} for q in queries], _has_hits))
+        await _timed_calls(client, "search_memory", [{"query": q} for q in qs.warmup], _has_hits)
+        # Every timed query is new to this server: the query-vector and result caches never answer.
+        out["search"] = summary_ms(await _timed_calls(client, "search_memory", [{"query": q} for q in qs.main], _has_hits))
         out["search_kinds"] = summary_ms(await _timed_calls(
-            client, "search_memory", [{"query": q, "kinds": KIND_FILTER} for q in queries], _has_hits))
+            client, "search_memory", [{"query": q, "kinds": KIND_FILTER} for q in qs.kinds], _has_hits))
+        out["search_repeat"] = summary_ms(await _timed_calls(
+            client, "search_memory", [{"query": q} for q in qs.main], _has_hits))
     return out
 
 
@@ -192,7 +217,8 @@ def _time_each(fn: Callable[[Any], Any], inputs: list[Any]) -> list[float]:
     return samples
 
 
-def measure_pieces(settings: Settings, embedder: OnnxMiniLMEmbedder, queries: list[str]) -> dict[str, Any]:
+def measure_pieces(settings: Settings, embedder: OnnxMiniLMEmbedder, qs: QuerySets) -> dict[str, Any]:
+    queries = qs.pieces
     runtime = open_runtime(settings, embedder=embedder)
     try:
         uid = runtime.local_user_id()
@@ -206,7 +232,7 @@ def measure_pieces(settings: Settings, embedder: OnnxMiniLMEmbedder, queries: li
         terms = [keyword_terms(q) for q in queries]
         pool = 50  # what MemoryService.search asks each retriever for at top_k=5
         top5 = [[s for s, _ in index.search(uid, v, flt, 5)] for v in vectors]
-        for q in queries[:WARMUP]:
+        for q in qs.warmup:
             memory.search(q, 5)
         keyword_counts = [len(store.keyword_search(uid, t, flt, 1_000_000)) for t in terms[:50]]
         return {
@@ -331,7 +357,8 @@ def report(results: dict[str, Any]) -> str:
     for r in results["sizes"]:
         pop, mcp, pieces = r["population"], r["mcp"], r["pieces"]
         label = f"{_n(pop['size'])} (+{pop['other_users']}x{_n(pop['other_size'])})"
-        for name, key in (("search_memory", "search"), (f"search_memory kinds={','.join(KIND_FILTER)}", "search_kinds")):
+        for name, key in (("search_memory", "search"), (f"search_memory kinds={','.join(KIND_FILTER)}", "search_kinds"),
+                          ("search_memory, repeated query (result cache)", "search_repeat")):
             s = mcp[key]
             rows.append((label, name, s["p50"], s["p95"], s["p99"], s["mean"]))
         s = r["remember"]
@@ -381,9 +408,10 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg: str) -> None:
         print(msg, end="" if msg.startswith("\r") else "\n", file=sys.stderr, flush=True)
 
+    logging.getLogger("jarvis_mcp").setLevel(logging.WARNING)  # "store ready" once per client is noise here
     embedder = OnnxMiniLMEmbedder()
     embedder.embed(["warm up"])
-    queries = list(dict.fromkeys(synthetic_queries(args.queries * 3, seed=5)))[: args.queries]
+    qs = QuerySets.make(args.queries)
     results: dict[str, Any] = {
         "command": " ".join(shlex.quote(a) for a in [".venv/bin/python", "tools/bench_memory.py", *(argv or sys.argv[1:])]),
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -407,9 +435,9 @@ def main(argv: list[str] | None = None) -> int:
             pop = populate(home, size, args.other_users, other_size, embedder.dim, embedder.model_id, log)
             settings = Settings(home=home, user=MEASURED_USER, log_level="WARNING")
             log("  searching through MCP")
-            mcp_res = asyncio.run(measure_mcp_search(settings, embedder, queries))
+            mcp_res = asyncio.run(measure_mcp_search(settings, embedder, qs))
             log("  timing the pieces")
-            pieces = measure_pieces(settings, embedder, queries)
+            pieces = measure_pieces(settings, embedder, qs)
             log("  remember through MCP")
             fresh = synthetic_memories(WARMUP + args.remembers + args.bulk, seed=424242 + size, variant="new")
             texts = [f"{m.text} [bench {i}]" for i, m in enumerate(fresh)]

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jarvis_mcp.config import ConfigError, Settings
-from jarvis_mcp.ports import ContactSource, DocumentStore, Embedder, Store, VectorIndex
+from jarvis_mcp.errors import JarvisError
+from jarvis_mcp.ports import Cache, ContactSource, DocumentStore, Embedder, Limiter, Store, VectorIndex
 from jarvis_mcp.services.scope import UserScope
 
 log = logging.getLogger(__name__)
@@ -19,6 +20,17 @@ def make_embedder(settings: Settings) -> Embedder:
         from jarvis_mcp.adapters.onnx_embedder import OnnxMiniLMEmbedder
 
         return OnnxMiniLMEmbedder()
+    if settings.embedder == "openai":
+        try:
+            from jarvis_mcp.adapters.openai_embedder import OpenAIEmbedder
+        except ImportError:
+            raise ConfigError("JARVIS_EMBEDDER=openai needs the openai package: pip install 'jarvis-mcp[hosted]'") from None
+        assert settings.openai_api_key is not None  # config validation guarantees it
+        try:
+            return OpenAIEmbedder(settings.openai_api_key.get_secret_value(), model=settings.openai_model,
+                                  dimensions=settings.openai_dimensions, base_url=settings.openai_base_url)
+        except ValueError as exc:
+            raise ConfigError(f"JARVIS_OPENAI_MODEL / JARVIS_OPENAI_DIMENSIONS: {exc}") from None
     raise AssertionError(f"unhandled embedder {settings.embedder}")  # config validation makes this unreachable
 
 
@@ -38,6 +50,42 @@ def make_document_store(settings: Settings) -> DocumentStore:
         return SupabaseDocumentStore(settings.supabase_url, settings.supabase_key.get_secret_value(),
                                      settings.supabase_bucket, max_object_bytes=settings.max_document_bytes)
     raise AssertionError(f"unhandled document store {settings.document_store}")
+
+
+def make_cache_and_limiter(settings: Settings) -> tuple[Cache | None, Limiter]:
+    """Redis when JARVIS_REDIS_URL is set (shared by every process), else in-process."""
+    if settings.redis_url is not None:
+        try:
+            from jarvis_mcp.adapters.redis_backend import RedisCache, RedisLimiter, connect
+        except ImportError:
+            raise ConfigError("JARVIS_REDIS_URL needs the redis package: pip install 'jarvis-mcp[hosted]'") from None
+        client = connect(settings.redis_url.get_secret_value())
+        cache = RedisCache(client, settings.redis_prefix) if settings.cache_mb > 0 else None
+        return cache, RedisLimiter(client, settings.redis_prefix)
+    from jarvis_mcp.adapters.local_cache import LocalCache, LocalLimiter
+
+    return (LocalCache(settings.cache_mb << 20) if settings.cache_mb > 0 else None), LocalLimiter()
+
+
+def mirror_to_pinecone(settings: Settings, store: Store, dim: int) -> tuple[Store, VectorIndex]:
+    """The store wrapped so its memory writes reach Pinecone, and Pinecone as the index."""
+    try:
+        from jarvis_mcp.adapters.mirrored_store import MirroredStore
+        from jarvis_mcp.adapters.pinecone_index import PineconeIndex
+    except ImportError:
+        raise ConfigError("JARVIS_VECTOR_INDEX=pinecone needs the pinecone package: pip install 'jarvis-mcp[hosted]'") from None
+    assert settings.pinecone_api_key is not None  # config validation guarantees it
+    setting = "JARVIS_PINECONE_HOST" if settings.pinecone_host else "JARVIS_PINECONE_INDEX"
+    try:
+        index = PineconeIndex.connect(settings.pinecone_api_key.get_secret_value(), host=settings.pinecone_host,
+                                      index_name=settings.pinecone_index)
+        index.check(dim)
+    except JarvisError:
+        raise
+    except Exception as exc:
+        raise ConfigError(f"{setting}: cannot use the Pinecone index "
+                          f"{settings.pinecone_host or settings.pinecone_index!r}: {exc}") from None
+    return MirroredStore(store, index), index  # type: ignore[return-value]
 
 
 def make_contact_source(provider: str, credentials: dict[str, object]) -> ContactSource:
@@ -63,11 +111,13 @@ class Runtime:
     index: VectorIndex
     embedder: Embedder
     documents: DocumentStore | None = None
+    cache: Cache | None = None
+    limiter: Limiter | None = None
     _local_user: str | None = field(default=None, repr=False)
 
     def scope_for(self, user_id: str) -> UserScope:
         return UserScope(user_id, self.settings, self.store, self.index, self.embedder, files=self.documents,
-                         contact_sources=self.contact_source)
+                         contact_sources=self.contact_source, cache=self.cache, limiter=self.limiter)
 
     def contact_source(self, provider: str, credentials: dict[str, object]) -> ContactSource:
         return make_contact_source(provider, credentials)
@@ -78,7 +128,7 @@ class Runtime:
         return self._local_user
 
     def close(self) -> None:
-        for part in (self.store, self.documents):
+        for part in (self.store, self.documents, self.cache):
             close = getattr(part, "close", None)
             if close:
                 close()
@@ -88,17 +138,20 @@ def open_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Run
     """Open the store and start loading the embedder in the background, so the server answers at once."""
     embedder = embedder or make_embedder(settings)
     documents = make_document_store(settings)  # first: a configuration error must not leave a store open
+    cache, limiter = make_cache_and_limiter(settings)  # before the store too: Redis may be unreachable
     start = getattr(embedder, "start_loading", None)
     if start:
         start()
     store, index, where = make_store(settings)
     try:
         store.ensure_embedding_model(embedder.model_id, embedder.dim)
+        if settings.vector_index == "pinecone":
+            store, index = mirror_to_pinecone(settings, store, embedder.dim)
     except BaseException:
         store.close()  # type: ignore[attr-defined]
         raise
     log.info("store ready at %s (embedder %s, vector index %s)", where, embedder.model_id, type(index).__name__)
-    return Runtime(settings, store, index, embedder, documents=documents)
+    return Runtime(settings, store, index, embedder, documents=documents, cache=cache, limiter=limiter)
 
 
 def make_store(settings: Settings) -> tuple[Store, VectorIndex, str]:
@@ -114,7 +167,9 @@ def make_store(settings: Settings) -> tuple[Store, VectorIndex, str]:
         except ImportError:
             raise ConfigError("JARVIS_STORE=postgres needs psycopg: pip install 'jarvis-mcp[postgres]'") from None
         assert settings.database_url is not None  # config validation guarantees it
-        pg, index = open_postgres(settings.database_url.get_secret_value(), vector_index=settings.vector_index,
+        # With Pinecone the store's own index goes unused: numpy is the one that costs nothing idle.
+        own_index = "numpy" if settings.vector_index == "pinecone" else settings.vector_index
+        pg, index = open_postgres(settings.database_url.get_secret_value(), vector_index=own_index,
                                   pool_size=settings.database_pool_size,
                                   vector_cache_bytes=settings.vector_cache_mb << 20)
         return pg, index, pg.db.where

@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -29,6 +37,31 @@ def _default_home() -> Path:
     return Path(platformdirs.user_data_dir("jarvis-mcp", appauthor=False))
 
 
+class ClassLimits(BaseModel):
+    """Tool calls of one class (read-only tools, or tools that write) per period; None: no limit."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    per_minute: int | None = Field(None, ge=0)
+    daily: int | None = Field(None, ge=0)
+    monthly: int | None = Field(None, ge=0)
+
+
+class TierLimits(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    read: ClassLimits = ClassLimits()
+    write: ClassLimits = ClassLimits()
+
+
+def _default_tiers() -> dict[str, TierLimits]:
+    return {
+        "free": TierLimits(read=ClassLimits(per_minute=60, daily=1_000, monthly=20_000),
+                           write=ClassLimits(per_minute=20, daily=200, monthly=4_000)),
+        "pro": TierLimits(read=ClassLimits(per_minute=300, daily=20_000, monthly=500_000),
+                          write=ClassLimits(per_minute=120, daily=5_000, monthly=100_000)),
+        "unlimited": TierLimits(),
+    }
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="JARVIS_", extra="forbid", frozen=True)
 
@@ -42,8 +75,8 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = None
     database_pool_size: int = Field(10, ge=1, le=200, description="Connections per server process.")
     # auto: SQLite's own index; on Postgres pgvector where the database has it, else numpy.
-    vector_index: Literal["auto", "numpy", "pgvector"] = "auto"
-    embedder: Literal["onnx"] = "onnx"
+    vector_index: Literal["auto", "numpy", "pgvector", "pinecone"] = "auto"
+    embedder: Literal["onnx", "openai"] = "onnx"
 
     # HTTP bearer tokens. With neither secret nor JWKS set, HTTP serves the local user on loopback only.
     jwt_secret: SecretStr | None = None
@@ -70,6 +103,26 @@ class Settings(BaseSettings):
     supabase_signed_url_seconds: int = Field(60, ge=10, le=3600, description="Download link lifetime.")
     max_document_bytes: int = Field(20 << 20, ge=1024, description="Largest single document.")
     max_user_document_bytes: int = Field(1 << 30, ge=1024, description="All of one user's documents.")
+
+    # OpenAI embeddings (JARVIS_EMBEDDER=openai). The model id the store records carries the dimension.
+    openai_api_key: SecretStr | None = None
+    openai_model: str = Field("text-embedding-3-small", min_length=1)
+    openai_dimensions: int | None = Field(None, ge=1, le=3072, description="Shorter vectors (text-embedding-3).")
+    openai_base_url: str | None = Field(None, description="Another OpenAI-compatible endpoint.")
+    # Pinecone (JARVIS_VECTOR_INDEX=pinecone): one dense cosine index, a namespace per user.
+    pinecone_api_key: SecretStr | None = None
+    pinecone_index: str | None = Field(None, description="Index name (its host is looked up once).")
+    pinecone_host: str | None = Field(None, description="The index's data-plane host; no lookup needed.")
+    # Redis: cache and limits shared by every server process. Without it both are per process.
+    redis_url: SecretStr | None = Field(None, description="redis://[:password@]host:port/db")
+    redis_prefix: str = Field("jarvis", pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="Key prefix in Redis.")
+    cache_mb: int = Field(256, ge=0, description="In-process cache budget without Redis; 0 turns caching off.")
+    search_cache_seconds: int = Field(300, ge=0, description="How long a search result is reused; 0: never.")
+    embedding_cache_seconds: int = Field(86_400, ge=0, description="How long a query's vector is reused.")
+    # Usage limits, enforced on every tool call. A user's tier comes from the user_limits table, else
+    # this default: "free" when sign-in is on, "unlimited" for the local user of a personal install.
+    tiers: dict[str, TierLimits] = Field(default_factory=_default_tiers)
+    default_tier: str | None = None
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -120,6 +173,44 @@ class Settings(BaseSettings):
             raise ValueError("JARVIS_VECTOR_INDEX=pgvector needs JARVIS_STORE=postgres")
         return self
 
+    @field_validator("tiers", mode="before")
+    @classmethod
+    def _merge_tiers(cls, v: object) -> object:
+        # JARVIS_TIERS='{"free": {"write": {"daily": 50}}}' changes that one number: every tier, class and
+        # period not named keeps its default (a new tier's unnamed numbers are unlimited).
+        if not isinstance(v, dict):
+            return v
+        merged = {name: tier.model_dump() for name, tier in _default_tiers().items()}
+        for name, tier in v.items():
+            if not isinstance(tier, dict):
+                merged[name] = tier.model_dump() if isinstance(tier, TierLimits) else tier
+                continue
+            base = merged.setdefault(name, {})
+            for cls_name, numbers in tier.items():
+                base[cls_name] = {**base.get(cls_name, {}), **numbers} if isinstance(numbers, dict) else numbers
+        return merged
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not v.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return v
+
+    @model_validator(mode="after")
+    def _providers_complete(self) -> Settings:
+        if self.embedder == "openai" and not self.openai_api_key:
+            raise ValueError("JARVIS_EMBEDDER=openai needs JARVIS_OPENAI_API_KEY")
+        if self.vector_index == "pinecone":
+            if not self.pinecone_api_key:
+                raise ValueError("JARVIS_VECTOR_INDEX=pinecone needs JARVIS_PINECONE_API_KEY")
+            if not (self.pinecone_host or self.pinecone_index):
+                raise ValueError("JARVIS_VECTOR_INDEX=pinecone needs JARVIS_PINECONE_HOST or JARVIS_PINECONE_INDEX")
+        if self.effective_default_tier not in self.tiers:
+            raise ValueError(f"JARVIS_DEFAULT_TIER: {self.effective_default_tier!r} is not one of the tiers "
+                             f"({', '.join(sorted(self.tiers))}) in JARVIS_TIERS")
+        return self
+
     @model_validator(mode="after")
     def _document_store_complete(self) -> Settings:
         if self.document_store == "supabase":
@@ -149,6 +240,12 @@ class Settings(BaseSettings):
     @property
     def auth_enabled(self) -> bool:
         return self.jwt_secret is not None or self.jwks_url is not None
+
+    @property
+    def effective_default_tier(self) -> str:
+        if self.default_tier:
+            return self.default_tier
+        return "free" if self.auth_enabled else "unlimited"
 
     @property
     def database_path(self) -> Path:

@@ -24,3 +24,7 @@ class NotFound(JarvisError):
 
 class StoreMismatch(JarvisError):
     """The store holds vectors from another embedding model; mixing them would corrupt search."""
+
+
+class LimitExceeded(JarvisError):
+    """A usage limit of the caller's tier is reached; the message says which one and when it resets."""

@@ -71,6 +71,18 @@ class Handlers:
             user_id = runtime.store.user_for_identity(who.issuer, who.subject, who.auth_method, who.email)
         return runtime.scope_for(user_id)
 
+    @staticmethod
+    def _admit(scope: UserScope, tool: str, annotations: ToolAnnotations) -> None:
+        """The usage limits, checked before anything runs: over a limit, the tool is not run (nor audited)."""
+        try:
+            scope.usage.admit(tool, read_only=bool(annotations.read_only_hint))
+        except JarvisError as exc:
+            raise ToolError(str(exc)) from None
+        except Exception:
+            ref = uuid.uuid4().hex[:12]
+            log.exception("usage check for %s failed (reference %s)", tool, ref)
+            raise ToolError(f"internal error (reference {ref}); the server log has the details") from None
+
     def tool(self, *, description: str, annotations: ToolAnnotations, title: str | None = None) -> Callable[[F], F]:
         """Register a sync tool (the SDK runs it in a worker thread), audited, with errors made safe.
 
@@ -85,6 +97,7 @@ class Handlers:
             @functools.wraps(fn)
             def run(**kwargs: Any) -> Any:
                 scope = self.scope()
+                self._admit(scope, fn.__name__, annotations)
                 token = _current.set(scope)
                 started = time.perf_counter()
                 status, error = "ok", None

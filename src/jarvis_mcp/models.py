@@ -127,6 +127,31 @@ class Usage(BaseModel):
     days: list[UsageDay]
 
 
+class LimitStatus(BaseModel):
+    tool_class: Literal["read", "write"] = Field(description="read: read-only tools; write: tools that change data.")
+    period: Literal["minute", "day", "month"]
+    limit: int = Field(description="Tool calls allowed per period.")
+    used: int
+    remaining: int
+    resets_at: datetime = Field(description="When this period's count starts again (UTC).")
+
+
+class CacheFigures(BaseModel):
+    hits: int
+    misses: int
+    hit_rate: float | None = Field(description="hits / (hits + misses); null before any lookup.")
+    search_hits: int
+    search_misses: int
+    embedding_hits: int
+    embedding_misses: int
+
+
+class UsageReport(Usage):
+    tier: str
+    limits: list[LimitStatus] = Field(description="Empty when the tier has no limits.")
+    cache: CacheFigures
+
+
 # -- contacts -------------------------------------------------------------------------------------
 
 ContactSourceName = Literal["manual", "google", "import"]
@@ -163,7 +188,21 @@ class Contact(BaseModel):
 
 
 class ContactHit(BaseModel):
-    contact: Contact
+    """A search result: the fields used to pick and reach someone; the full record is at `uri`.
+
+    Flat on purpose: clients validate every result against the output schema, and nested models cost
+    them a $ref resolution per hit."""
+
+    id: str
+    name: str
+    emails: list[str]
+    phones: list[str] = Field(description="E.164.")
+    company: str | None = None
+    role: str | None = None
+    relationship: str | None = None
+    tags: list[str]
+    notes: str | None = None
+    uri: str
     score: float = Field(description="Relevance; higher is better.")
     matched: list[ContactField] = Field(description="The fields that matched, best first.")
 

@@ -27,6 +27,24 @@ class Backend:
     pg: PgDatabase | None = None
     settings: dict[str, Any] = field(default_factory=dict)
 
+    def set_limits(self, store: Any, user_id: str, tier: str, overrides: dict[str, int]) -> None:
+        """The operator's step: SQLite through the store, Postgres as the tables' owner (the app role may not)."""
+        if self.pg is None:
+            store.set_user_limits(user_id, tier, overrides)
+            return
+        import time
+
+        import psycopg
+        from psycopg import sql
+
+        columns = [sql.Identifier(c) for c in overrides]
+        with psycopg.connect(self.pg.owner_url) as conn:
+            conn.execute(
+                sql.SQL("INSERT INTO jarvis.user_limits (user_id, tier, updated_at{}) VALUES (%s, %s, %s{})").format(
+                    sql.SQL("").join(sql.SQL(", ") + c for c in columns), sql.SQL(", %s" * len(columns))),
+                (user_id, tier, time.time(), *overrides.values()),
+            )
+
     def open(self) -> tuple[Any, VectorIndex]:
         """A new handle on the same data: a second one is what a second server process would see."""
         return self._open()

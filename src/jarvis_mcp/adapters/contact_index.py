@@ -111,7 +111,7 @@ class _Terms:
         if term in self.postings:
             found[term] = 1.0
         vocab = self.vocab
-        if len(term) >= 2:
+        if term:  # one letter too: completion of "z" lists the z... names
             i = bisect_left(vocab, term)
             end = bisect_left(vocab, term + "\uffff", i)
             for t in vocab[i : min(end, i + _MAX_PREFIX_TERMS)]:

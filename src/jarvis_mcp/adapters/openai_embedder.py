@@ -61,8 +61,9 @@ def _retry_after(exc: Exception) -> float | None:
 
 def _describe(exc: Exception) -> str:
     if isinstance(exc, openai.APIStatusError):
-        message = exc.message if isinstance(exc.message, str) else str(exc)
-        return f"HTTP {exc.status_code}: {message}"
+        body = exc.body.get("error", exc.body) if isinstance(exc.body, dict) else None
+        message = body.get("message") if isinstance(body, dict) else None
+        return f"HTTP {exc.status_code}: {message if isinstance(message, str) else exc.message}"
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -82,6 +83,7 @@ class OpenAIEmbedder:
         max_request_tokens: int = MAX_REQUEST_TOKENS,
         http_client: Any = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not api_key:
             raise ValueError("an API key is required")
@@ -106,6 +108,7 @@ class OpenAIEmbedder:
         self.max_inputs = max_inputs
         self.max_request_tokens = max_request_tokens
         self._sleep = sleep
+        self._clock = clock
         # Retries are ours (bounded in time, with jitter), so the SDK's own are off.
         self._client = openai.OpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0,
                                      http_client=http_client)
@@ -133,7 +136,7 @@ class OpenAIEmbedder:
         kwargs: dict[str, Any] = {"model": self.model, "input": batch, "encoding_format": "base64"}
         if self.dimensions is not None:
             kwargs["dimensions"] = self.dimensions
-        deadline = time.monotonic() + self.retry_budget
+        deadline = self._clock() + self.retry_budget
         attempt = 0
         while True:
             attempt += 1
@@ -145,7 +148,7 @@ class OpenAIEmbedder:
                     raise self._fatal(exc) from None
                 # Full jitter: processes throttled together do not retry together.
                 delay = _retry_after(exc) or random.uniform(0, min(8.0, 0.5 * 2 ** (attempt - 1)))
-                left = deadline - time.monotonic()
+                left = deadline - self._clock()
                 if delay > left:
                     log.error("OpenAI embeddings: giving up after %d attempts: %s", attempt, _describe(exc))
                     raise EmbeddingUnavailable(

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from jarvis_mcp.adapters.local_cache import tightest
 from jarvis_mcp.adapters.windows import window
@@ -20,9 +22,12 @@ from jarvis_mcp.ports import Decision, Limit
 
 log = logging.getLogger(__name__)
 
+BREAK_SECONDS = 5.0
+
 # Check every limit, then charge every limit: one script, so no other process interleaves between the
 # check and the charge. KEYS[i]: limit i's window counter. ARGV[1]: cost; ARGV[2i]: max of limit i;
-# ARGV[2i+1]: when its window ends (epoch s), after which the counter expires by itself.
+# ARGV[2i+1]: seconds the counter lives (its window's rest, and a minute more). Relative, not an epoch,
+# so a server process whose clock is off by seconds cannot expire a counter early.
 _HIT = """
 local cost = tonumber(ARGV[1])
 local used = {}
@@ -36,7 +41,7 @@ end
 if cost > 0 then
   for i, key in ipairs(KEYS) do
     used[i] = redis.call('INCRBY', key, cost)
-    redis.call('EXPIREAT', key, ARGV[2 * i + 1])
+    redis.call('EXPIRE', key, ARGV[2 * i + 1])
   end
 end
 return {1, 0, unpack(used)}
@@ -49,11 +54,17 @@ def where(url: str) -> str:
     return f"{parts.hostname or 'localhost'}:{parts.port or 6379}{parts.path or ''}"
 
 
+def client_for(url: str, *, timeout: float = 2.0) -> redis.Redis:
+    # One quick retry, not the client's default of several with backoff up to seconds: during an outage
+    # every tool call would wait for them.
+    return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                                health_check_interval=30, retry=Retry(ExponentialBackoff(cap=0.05), 1))
+
+
 def connect(url: str, *, timeout: float = 2.0) -> redis.Redis:
     """A client, checked with a PING, or ConfigError naming the setting."""
     try:
-        client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                                      health_check_interval=30)
+        client = client_for(url, timeout=timeout)
         client.ping()
     except (redis.RedisError, ValueError) as exc:
         raise ConfigError(f"JARVIS_REDIS_URL: cannot reach Redis at {where(url)}: {exc}") from None
@@ -66,6 +77,15 @@ class _Keys:
             raise ValueError("prefix must be non-empty, without braces or spaces")
         self.client = client
         self.prefix = prefix
+        self._down_until = 0.0
+
+    def _check_up(self) -> None:
+        # After a failure, calls fail at once for a few seconds instead of each waiting on a dead server.
+        if time.monotonic() < self._down_until:
+            raise redis.ConnectionError("Redis marked down after a recent failure")
+
+    def _mark_down(self) -> None:
+        self._down_until = time.monotonic() + BREAK_SECONDS
 
     def key(self, user_id: str, *parts: str) -> str:
         if not user_id or any(c in user_id for c in "{}:"):
@@ -82,6 +102,7 @@ class RedisCache(_Keys):
 
     def get(self, user_id: str, key: str) -> bytes | None:
         try:
+            self._check_up()
             return self.client.get(self.key(user_id, "c", key))  # type: ignore[return-value]
         except redis.RedisError as exc:
             self._degraded(exc)
@@ -91,6 +112,7 @@ class RedisCache(_Keys):
         if ttl <= 0:
             return
         try:
+            self._check_up()
             self.client.set(self.key(user_id, "c", key), value, px=max(1, int(ttl * 1000)))
         except redis.RedisError as exc:
             self._degraded(exc)
@@ -98,6 +120,7 @@ class RedisCache(_Keys):
     def incr(self, user_id: str, counter: str, amount: int = 1) -> int:
         k = self.key(user_id, "n", counter)
         try:
+            self._check_up()
             if amount == 0:
                 return int(self.client.get(k) or 0)  # type: ignore[arg-type]
             return int(self.client.incrby(k, amount))  # type: ignore[arg-type]
@@ -105,8 +128,13 @@ class RedisCache(_Keys):
             self._degraded(exc)
             return 0
 
+    def close(self) -> None:
+        self.client.close()
+
     def _degraded(self, exc: Exception) -> None:
         # A cache outage slows answers down; it must not fail them. Logged at most once a minute.
+        if not isinstance(exc, redis.ConnectionError) or "marked down" not in str(exc):
+            self._mark_down()
         now = time.monotonic()
         if now - self._warned > 60:
             self._warned = now
@@ -129,9 +157,14 @@ class RedisLimiter(_Keys):
         for limit in limits:
             wid, end = window(limit.period, now)
             keys.append(self.key(user_id, "limit", limit_name, limit.period, wid))
-            args += [limit.max, int(end) + 1]
+            args += [limit.max, int(end - now) + 61]
             slots.append((None, end, limit))
-        allowed, which, *used = self._script(keys=keys, args=args)
+        self._check_up()
+        try:
+            allowed, which, *used = self._script(keys=keys, args=args)
+        except redis.RedisError:
+            self._mark_down()
+            raise
         if not allowed:
             _, end, limit = slots[int(which) - 1]
             u = int(used[0])

@@ -69,10 +69,10 @@ def register(h: Handlers) -> None:
         if not hits:
             lines.append("No contact matches that name. Ask the user who they mean, or offer to save_contact.")
             return [UserMessage("\n".join(lines))]
-        best = hits[0].contact
+        best = scope.contacts.get(hits[0].id)
         lines.append(f"Contact card: {best.model_dump_json(exclude={'uri'})}")
         if len(hits) > 1:
-            lines.append("Other possible matches: " + "; ".join(f"{x.contact.name} (id {x.contact.id})" for x in hits[1:]))
+            lines.append("Other possible matches: " + "; ".join(f"{x.name} (id {x.id})" for x in hits[1:]))
         memories = scope.memory.search(best.name, top_k=5).hits
         lines.append(f"Memories mentioning {best.name}:")
         lines.extend(memory_block({"id": m.id, "kind": m.kind}, m.text) for m in memories)

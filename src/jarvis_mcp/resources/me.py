@@ -38,7 +38,8 @@ def register(h: Handlers) -> None:
 
     @mcp.resource(
         "jarvis://me/usage", name="usage", mime_type="application/json",
-        description="Your stored memories and tool calls per day (last 30 days).",
+        description=("Your usage: stored memories, tool calls per day (last 30 days), your tier's limits "
+                     "(used, remaining, reset time) and cache figures (hits, misses, hit rate)."),
     )
     def usage() -> str:
-        return h.scope().account.usage(30).model_dump_json(indent=2)
+        return h.scope().usage.report(30).model_dump_json(indent=2)

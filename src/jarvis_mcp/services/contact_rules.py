@@ -12,7 +12,7 @@ import phonenumbers
 from rapidfuzz import fuzz
 
 from jarvis_mcp.errors import InvalidInput
-from jarvis_mcp.models import Contact, ContactRef, VoiceAgent
+from jarvis_mcp.models import Contact, ContactHit, ContactRef, VoiceAgent
 from jarvis_mcp.ports import ContactRecord, ContactWrite
 from jarvis_mcp.services.text import MAX_TAGS, clean_tags, fold, from_epoch
 
@@ -40,6 +40,14 @@ def to_contact(rec: ContactRecord) -> Contact:
         source_id=rec.source_id, voice_agent=agent,
         created_at=from_epoch(rec.created_at), updated_at=from_epoch(rec.updated_at),  # type: ignore[arg-type]
         uri=contact_uri(rec.id),
+    )
+
+
+def to_hit(rec: ContactRecord, score: float, matched: list[str]) -> ContactHit:
+    return ContactHit(
+        id=rec.id, name=rec.name, emails=list(rec.emails), phones=list(rec.phones), company=rec.company,
+        role=rec.role, relationship=rec.relationship, tags=list(rec.tags), notes=rec.notes, uri=contact_uri(rec.id),
+        score=score, matched=matched,  # type: ignore[arg-type]
     )
 
 

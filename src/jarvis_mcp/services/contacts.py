@@ -8,8 +8,9 @@ from dataclasses import dataclass, field, replace
 
 from jarvis_mcp.errors import InvalidInput, JarvisError, NotFound
 from jarvis_mcp.models import (
-    ContactHit,
+    Contact,
     ContactPage,
+    ContactRef,
     ContactSearchResult,
     DeleteContactResult,
     ImportIssue,
@@ -36,6 +37,7 @@ from jarvis_mcp.services.contact_rules import (
     new_write,
     ref,
     to_contact,
+    to_hit,
     unchanged,
     with_vector,
 )
@@ -86,7 +88,7 @@ class ContactService:
             raise NotFound("contact", contact_id)
         return found[0]
 
-    def get(self, contact_id: str):  # noqa: ANN201 - models.Contact
+    def get(self, contact_id: str) -> Contact:
         return to_contact(self._one(contact_id))
 
     def page(self, page: int = 1, size: int = PAGE_SIZE) -> ContactPage:
@@ -100,23 +102,23 @@ class ContactService:
             next_page=f"jarvis://me/contacts/page/{page + 1}" if more else None,
         )
 
-    def search(self, query: str, limit: int = 10, tags: list[str] | None = None) -> ContactSearchResult:
+    def search(self, query: str, limit: int = 5, tags: list[str] | None = None) -> ContactSearchResult:
         query = clean_text("query", query, 200)
         if not 1 <= limit <= MAX_LIMIT:
             raise InvalidInput("limit", f"must be between 1 and {MAX_LIMIT}")
         wanted = clean_tags("tags", tags) or None
         matches = self.store.search_contacts(self.user_id, query, wanted, limit)
-        hits = [ContactHit(contact=to_contact(m.record), score=m.score, matched=list(m.matched)) for m in matches]  # type: ignore[arg-type]
+        hits = [to_hit(m.record, m.score, list(m.matched)) for m in matches]
         if not any(m.coverage >= 0.5 for m in matches) and len(keyword_terms(query)) >= 2:
             # Descriptions ("the guy from the fintech meetup") rarely share words with the notes; only then
             # is the query worth a model run (~5 ms), which keeps name / phone / email lookups in ~1 ms.
             semantic = [
-                ContactHit(contact=to_contact(rec), score=round(sim, 4), matched=["semantic"])
+                to_hit(rec, round(sim, 4), ["semantic"])
                 for rec, sim in self.store.nearest_contacts(self.user_id, self.embedder.embed([query])[0], wanted, limit)
                 if sim >= SEMANTIC_MIN_SIMILARITY
             ]
-            known = {h.contact.id for h in semantic}
-            hits = (semantic + [h for h in hits if h.contact.id not in known])[:limit]
+            known = {h.id for h in semantic}
+            hits = (semantic + [h for h in hits if h.id not in known])[:limit]
         return ContactSearchResult(query=query, hits=hits)
 
     def complete(self, partial: str, limit: int = 20) -> list[ContactRecord]:
@@ -174,7 +176,7 @@ class ContactService:
         return SaveContactResult(contact=to_contact(rec), created=True, reason=reason,
                                  possible_duplicates=namesakes + different)
 
-    def _handle_owners(self, c: Clean, exclude: str) -> list:  # noqa: ANN202 - list[ContactRef]
+    def _handle_owners(self, c: Clean, exclude: str) -> list[ContactRef]:
         owners: dict[str, tuple[ContactRecord, list[str]]] = {}
         for handle, rec in self.store.contacts_by_handles(self.user_id, c.emails or (), c.phones or ()):
             if rec.id != exclude:

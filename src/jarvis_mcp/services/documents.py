@@ -13,6 +13,8 @@ import unicodedata
 import uuid
 from dataclasses import dataclass
 
+import numpy as np
+
 from jarvis_mcp.errors import InvalidInput, NotFound
 from jarvis_mcp.models import DocumentAdded, DocumentDeleted, DocumentInfo, DocumentList, DocumentText
 from jarvis_mcp.ports import (
@@ -29,6 +31,7 @@ from jarvis_mcp.services.ingest import (
     Extracted,
     chunk_blocks,
     detect_type,
+    embedding_texts,
     extract,
     normalise_mime,
 )
@@ -244,12 +247,19 @@ class DocumentService:
             for i, c in enumerate(chunks)
         ]
         done = self.store.memories_by_hash(self.user_id, [it.content_hash for it in items]) if items else {}
-        todo = [it for it in items if it.content_hash not in done]
+        todo = [(it, c) for it, c in zip(items, chunks, strict=True) if it.content_hash not in done]
         for start in range(0, len(todo), EMBED_BATCH):
             batch = todo[start : start + EMBED_BATCH]
-            # The title rides along into the vector (not the stored text): "my lease" finds the lease.
-            vectors = self.embedder.embed([f"{rec.title}\n{it.text}" for it in batch])
-            self.store.insert_memories(self.user_id, batch, vectors)
+            # The title rides along into the vector (not into the stored text): "my lease" finds the lease.
+            views = [embedding_texts(rec.title, c) for _, c in batch]
+            flat = self.embedder.embed([v for vs in views for v in vs])
+            vectors = np.empty((len(batch), flat.shape[1]), np.float32)
+            row = 0
+            for i, vs in enumerate(views):
+                mean = flat[row : row + len(vs)].mean(axis=0)
+                vectors[i] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+                row += len(vs)
+            self.store.insert_memories(self.user_id, [it for it, _ in batch], vectors)
         self.store.mark_document_indexed(self.user_id, rec.id, len(items))
         return DocumentRecord(rec.id, rec.title, rec.filename, rec.mime_type, rec.size, rec.sha256, rec.tags,
                               rec.pages, rec.chars, len(items), rec.created_at)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Sequence
@@ -22,7 +23,16 @@ from jarvis_mcp.models import (
     SearchResult,
     SimilarMemory,
 )
-from jarvis_mcp.ports import ConversationRecord, Embedder, MemoryFilter, MemoryRecord, NewMemory, Store, VectorIndex
+from jarvis_mcp.ports import (
+    ConversationRecord,
+    Embedder,
+    MemoryFilter,
+    MemoryRecord,
+    NewMemory,
+    Store,
+    VectorIndex,
+)
+from jarvis_mcp.services.query_cache import QueryCache
 from jarvis_mcp.services.text import (
     clean_tags,
     clean_text,
@@ -32,6 +42,8 @@ from jarvis_mcp.services.text import (
     keyword_terms,
     to_epoch,
 )
+
+log = logging.getLogger(__name__)
 
 MAX_MEMORY_CHARS = 10_000
 MAX_TOP_K = 50
@@ -67,8 +79,9 @@ def to_memory(rec: MemoryRecord) -> Memory:
 
 class MemoryService:
     def __init__(self, user_id: str, store: Store, index: VectorIndex, embedder: Embedder,
-                 *, timezone: str | None, near_duplicate: float) -> None:
+                 *, timezone: str | None, near_duplicate: float, cache: QueryCache | None = None) -> None:
         self.user_id = user_id
+        self.cache = cache
         self.store = store
         self.index = index
         self.embedder = embedder
@@ -125,8 +138,12 @@ class MemoryService:
         return results
 
     def _near_duplicates(self, vector) -> list[SimilarMemory]:  # noqa: ANN001 - numpy row
-        hits = [(seq, sim) for seq, sim in self.index.search(self.user_id, vector, MemoryFilter(), 3)
-                if sim >= self.near_duplicate]
+        try:
+            found = self.index.search(self.user_id, vector, MemoryFilter(), 3)
+        except Exception:  # noqa: BLE001 - an external index being down must not stop a write
+            log.warning("near-duplicate check skipped: the vector index failed", exc_info=True)
+            return []
+        hits = [(seq, sim) for seq, sim in found if sim >= self.near_duplicate]
         if not hits:
             return []
         recs = {r.seq: r for r in self.store.memories_by_seq(self.user_id, [s for s, _ in hits])}
@@ -202,8 +219,12 @@ class MemoryService:
         )
         if flt.since is not None and flt.until is not None and flt.since > flt.until:
             raise InvalidInput("since", "must not be later than until")
+        # The version is read before ranking: a write landing meanwhile moves it on, never under a stale result.
+        key = self.cache.search_key(self.store.index_version(self.user_id), query, top_k, flt) if self.cache else None
+        if self.cache and (cached := self.cache.get_search(key)) is not None:
+            return cached
         pool = max(50, top_k * 5)
-        vector = self.embedder.embed([query])[0]
+        vector = self._query_vector(query)
         by_vector = self.index.search(self.user_id, vector, flt, pool)
         by_keyword = self.store.keyword_search(self.user_id, keyword_terms(query), flt, pool)
         fused: dict[int, float] = {}
@@ -230,13 +251,19 @@ class MemoryService:
                 document_id=rec.document_id, document_title=rec.document_title,
                 document_uri=f"jarvis://me/documents/{rec.document_id}" if rec.document_id else None,
             ))
-        return SearchResult(query=query, hits=hits)
+        result = SearchResult(query=query, hits=hits)
+        if self.cache:
+            self.cache.put_search(key, result)
+        return result
+
+    def _query_vector(self, query: str):  # noqa: ANN202 - numpy row
+        return self.cache.query_vector(query) if self.cache else self.embedder.embed([query])[0]
 
     def search_mode(self, query: str, top_k: int, mode: str) -> list[str]:
         """Ids ranked by one retriever alone; the retrieval-quality benchmark compares the modes."""
         flt = MemoryFilter()
         if mode == "vector":
-            seqs = [s for s, _ in self.index.search(self.user_id, self.embedder.embed([query])[0], flt, top_k)]
+            seqs = [s for s, _ in self.index.search(self.user_id, self._query_vector(query), flt, top_k)]
         elif mode == "keyword":
             seqs = self.store.keyword_search(self.user_id, keyword_terms(query), flt, top_k)
         else:

@@ -6,13 +6,15 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from jarvis_mcp.config import Settings
-from jarvis_mcp.ports import DocumentStore, Embedder, Store, VectorIndex
+from jarvis_mcp.ports import Cache, DocumentStore, Embedder, Limiter, Store, VectorIndex
 from jarvis_mcp.services.account import AccountService
 from jarvis_mcp.services.contact_rules import region_from_locale
 from jarvis_mcp.services.contacts import ContactService, SourceFactory
 from jarvis_mcp.services.credentials import CredentialService, Vault
 from jarvis_mcp.services.documents import DocumentService
 from jarvis_mcp.services.memory import MemoryService
+from jarvis_mcp.services.query_cache import QueryCache
+from jarvis_mcp.services.usage import UsageService
 
 
 @dataclass
@@ -24,6 +26,8 @@ class UserScope:
     embedder: Embedder
     files: DocumentStore | None = None  # the documents' original bytes
     contact_sources: SourceFactory | None = None  # builds a provider (Google People) from credentials
+    cache: Cache | None = None  # per-user cache (query vectors, search results, the tier)
+    limiter: Limiter | None = None  # usage limits; None: unmetered
 
     @cached_property
     def account(self) -> AccountService:
@@ -35,7 +39,13 @@ class UserScope:
         return MemoryService(
             self.user_id, self.store, self.index, self.embedder,
             timezone=user.timezone if user else None, near_duplicate=self.settings.near_duplicate_threshold,
+            cache=QueryCache(self.user_id, self.cache, self.embedder, search_ttl=self.settings.search_cache_seconds,
+                             embedding_ttl=self.settings.embedding_cache_seconds) if self.cache else None,
         )
+
+    @cached_property
+    def usage(self) -> UsageService:
+        return UsageService(self.user_id, self.store, self.settings, self.limiter, self.cache)
 
     @cached_property
     def documents(self) -> DocumentService:

@@ -16,13 +16,7 @@ _WORD = re.compile(r"\w+")
 
 # Words that match nearly every memory: as keyword terms they only add noise and cost.
 STOPWORDS = frozenset(
-    """a about after again all am an and any are as at be been before being but by can could did do does
-    doing for from had has have having he her here hers him his how i if in into is it its just me more most
-    my no nor not now of off on once only or other our ours out over own same she should so some such than
-    that the their them then there these they this those through to too under until up very was we were what
-    when where which while who whom why will with would you your yours
-    al como con de del el ella en es esta este fue ha la las lo los me mi mis no para pero por que se su sus
-    un una y yo""".split()
+    ["a", "about", "after", "again", "all", "am", "an", "and", "any", "are", "as", "at", "be", "been", "before", "being", "but", "by", "can", "could", "did", "do", "does", "doing", "for", "from", "had", "has", "have", "having", "he", "her", "here", "hers", "him", "his", "how", "i", "if", "in", "into", "is", "it", "its", "just", "me", "more", "most", "my", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "al", "como", "con", "de", "del", "el", "ella", "en", "es", "esta", "este", "fue", "ha", "la", "las", "lo", "los", "me", "mi", "mis", "no", "para", "pero", "por", "que", "se", "su", "sus", "un", "una", "y", "yo"]
 )
 
 

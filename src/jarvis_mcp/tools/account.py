@@ -8,7 +8,7 @@ from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from jarvis_mcp.handlers import Handlers
-from jarvis_mcp.models import History, Profile
+from jarvis_mcp.models import History, Profile, UsageReport
 from jarvis_mcp.tools.render import data_result, memory_block
 
 
@@ -40,6 +40,18 @@ def register(h: Handlers) -> None:
         preferences: Annotated[dict[str, str] | None, Field(description="Free-form preferences to merge.")] = None,
     ) -> Profile:
         return h.scope().account.set_profile(name, pronouns, timezone, locale, preferences)
+
+    @h.tool(
+        title="Get usage",
+        description=(
+            "The user's usage and limits: tool calls per day (last 30 days), the tier with each limit's "
+            "used and remaining calls and when it resets, and cache hit figures. Read-only tools and tools "
+            "that change data have separate limits. Call it when a tool reports that a limit was reached."
+        ),
+        annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False),
+    )
+    def get_usage() -> UsageReport:
+        return h.scope().usage.report(30)
 
     @h.tool(
         title="Recent history",

@@ -30,7 +30,7 @@ def register(h: Handlers) -> None:
     )
     def search_clients(
         query: Annotated[str, Field(description="Name, phone, email, company, tag or description.")],
-        limit: Annotated[int, Field(description="How many results (1-50).")] = 10,
+        limit: Annotated[int, Field(description="How many results (1-50).")] = 5,
         tags: Annotated[list[str] | None, Field(description="Only contacts with any of these tags.")] = None,
     ) -> ContactSearchResult:
         return h.scope().contacts.search(query, limit, tags)

@@ -67,6 +67,12 @@ class DocumentTables:
                                (user_id, document_id)).fetchone()
         return _document(row) if row else None
 
+    def document_by_sha256(self, user_id: str, sha256: str) -> DocumentRecord | None:
+        with self.db.session(user_id) as conn:
+            row = conn.execute(f"SELECT {_COLUMNS} FROM jarvis.documents WHERE user_id = %s AND sha256 = %s",
+                               (user_id, sha256)).fetchone()
+        return _document(row) if row else None
+
     def document_text(self, user_id: str, document_id: str) -> str | None:
         if not uuids([document_id]):
             return None

@@ -16,8 +16,10 @@ import numpy as np
 import psycopg
 from psycopg.types.json import Jsonb
 
+from jarvis_mcp.adapters.postgres.contacts import ContactTables
 from jarvis_mcp.adapters.postgres.database import Database, uuids
 from jarvis_mcp.adapters.postgres.documents import DocumentTables
+from jarvis_mcp.adapters.postgres.limits import LimitTables
 from jarvis_mcp.adapters.postgres.migrate import vector_literal
 from jarvis_mcp.adapters.vector_cache import KIND_CODE, UserMatrix, VectorCache
 from jarvis_mcp.errors import StoreMismatch
@@ -77,7 +79,7 @@ def filter_sql(flt: MemoryFilter, alias: str = "m") -> tuple[str, list[object]]:
     return "".join(" AND " + w for w in where), params
 
 
-class PostgresStore(DocumentTables):
+class PostgresStore(DocumentTables, ContactTables, LimitTables):
     def __init__(self, db: Database, *, vector_cache_bytes: int = 2 << 30, vector_schema: str | None = None) -> None:
         self.db = db
         self.cache = VectorCache(vector_cache_bytes)
@@ -230,12 +232,19 @@ class PostgresStore(DocumentTables):
         return [memory(r) for r in rows]
 
     def recent_memories(self, user_id: str, limit: int) -> list[MemoryRecord]:
+        # Document passages are listed with their documents; one PDF would otherwise fill the history.
         with self.db.session(user_id) as conn:
             rows = conn.execute(
-                f"SELECT {MEMORY_COLUMNS} FROM {MEMORY_FROM} WHERE m.user_id = %s ORDER BY m.seq DESC LIMIT %s",
+                f"SELECT {MEMORY_COLUMNS} FROM {MEMORY_FROM} WHERE m.user_id = %s AND m.document_id IS NULL "
+                "ORDER BY m.seq DESC LIMIT %s",
                 (user_id, limit),
             ).fetchall()
         return [memory(r) for r in rows]
+
+    def index_version(self, user_id: str) -> int:
+        with self.db.session(user_id) as conn:
+            row = conn.execute("SELECT index_version FROM jarvis.users WHERE id = %s", (user_id,)).fetchone()
+        return int(row[0]) if row else 0
 
     def count_memories(self, user_id: str) -> int:
         with self.db.session(user_id) as conn:
@@ -264,13 +273,18 @@ class PostgresStore(DocumentTables):
         terms = [t for t in dict.fromkeys(fold(t) for t in terms) if t]
         if not terms:
             return []
-        query = " || ".join(["plainto_tsquery('simple', %s)"] * len(terms))
+        names = [f"q{i}" for i in range(len(terms))]
+        queries = ", ".join(f"plainto_tsquery('simple', %s) AS {n}" for n in names)
+        any_term = " || ".join(f"t.{n}" for n in names)
+        # No IDF in Postgres ranking: rank first by how many distinct terms a row has, so "café josé"
+        # prefers the row with both over one repeating "café", then by cover density.
+        coverage = " + ".join(f"(m.tsv @@ t.{n})::int" for n in names)
         where, params = filter_sql(flt)
         with self.db.session(user_id) as conn:
             rows = conn.execute(
-                f"SELECT m.seq FROM jarvis.memories m, (SELECT {query} AS q) query "
-                f"WHERE m.user_id = %s AND m.tsv @@ query.q{where} "
-                "ORDER BY ts_rank_cd(m.tsv, query.q, 1) DESC, m.seq DESC LIMIT %s",
+                f"SELECT m.seq FROM jarvis.memories m, (SELECT {queries}) t "
+                f"WHERE m.user_id = %s AND m.tsv @@ ({any_term}){where} "
+                f"ORDER BY {coverage} DESC, ts_rank_cd(m.tsv, {any_term}, 1) DESC, m.seq DESC LIMIT %s",
                 (*terms, user_id, *params, limit),
             ).fetchall()
         return [int(r[0]) for r in rows]

@@ -1,0 +1,220 @@
+"""Retrieval quality of search_memory: vector-only, keyword-only and hybrid, on a hand-labelled set.
+
+    .venv/bin/python tools/retrieval_eval.py
+    .venv/bin/python tools/retrieval_eval.py --distractors 2000 --details
+
+resources/eval/conversations.json holds twelve conversations of one user with their assistant and
+questions labelled with the turns that answer them. The conversations are stored through the real
+log_conversation tool (in-process MCP client, local ONNX embedder); each question is then ranked by
+MemoryService.search_mode in each mode. recall@5 is the share of a question's answering turns found in
+the first five results; MRR@10 is 1/rank of the first answering turn within ten (0 if none); hit@5 says
+whether any answering turn is in the first five. hybrid's top 5 is its top 10 cut, as the service asks
+each retriever for the same pool (50) at top_k 5 and 10.
+
+--distractors N first stores N synthetic memories (bench_common's generator, real embeddings) for the
+same user, so the labelled turns have to be found among unrelated ones. The sensitivity table re-fuses
+the two retrievers' lists outside the service (same reciprocal-rank formula as MemoryService.search)
+for other RRF constants and pool sizes: it is there to explain the result, not to pick a winner on
+this set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import tempfile
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench_common import load_average, markdown_table, synthetic_memories
+from mcp import Client
+
+from jarvis_mcp.adapters.onnx_embedder import OnnxMiniLMEmbedder
+from jarvis_mcp.bootstrap import open_runtime
+from jarvis_mcp.config import Settings
+from jarvis_mcp.ports import MemoryFilter
+from jarvis_mcp.server import build_server
+from jarvis_mcp.services.memory import RRF_K, MemoryInput
+from jarvis_mcp.services.text import keyword_terms
+
+DATASET = Path(__file__).resolve().parent.parent / "resources" / "eval" / "conversations.json"
+MODES = ("vector", "keyword", "hybrid")
+TYPES = ("paraphrase", "exact", "mixed")
+DEPTH = 10  # ranks kept per query: recall@5 and hit@5 read the first 5, MRR the first 10
+USER = "eval"
+
+
+def load_dataset(path: Path) -> dict[str, Any]:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    convs = data["conversations"]
+    for q in data["questions"]:
+        if q["type"] not in TYPES:
+            raise SystemExit(f"{q['id']}: unknown type {q['type']!r}")
+        for c, t in q["answers"]:
+            if not (0 <= c < len(convs) and 0 <= t < len(convs[c]["turns"])):
+                raise SystemExit(f"{q['id']}: answer [{c}, {t}] is not a turn of the dataset")
+    return data
+
+
+async def log_conversations(settings: Settings, embedder: OnnxMiniLMEmbedder,
+                            conversations: list[dict[str, Any]]) -> dict[str, tuple[int, int]]:
+    """Store every conversation through the log_conversation tool; memory id -> (conversation, turn)."""
+    where: dict[str, tuple[int, int]] = {}
+    async with Client(build_server(settings, embedder=embedder)) as client:
+        for ci, conv in enumerate(conversations):
+            start = datetime.fromisoformat(conv["started"])
+            messages = [{"role": role, "content": text, "at": (start + timedelta(minutes=i)).isoformat()}
+                        for i, (role, text) in enumerate(conv["turns"])]
+            result = await client.call_tool("log_conversation", {"messages": messages, "title": conv["title"]})
+            if result.is_error:
+                raise SystemExit(f"log_conversation failed for {conv['title']!r}: {result.content}")
+            ids = result.structured_content["memory_ids"]
+            if len(ids) != len(messages):
+                raise SystemExit(f"{conv['title']!r}: {len(ids)} ids for {len(messages)} turns")
+            where.update({mid: (ci, ti) for ti, mid in enumerate(ids)})
+    return where
+
+
+def rank_scores(ranked: Sequence[tuple[int, int] | None], relevant: set[tuple[int, int]]) -> dict[str, float]:
+    first = next((i + 1 for i, r in enumerate(ranked[:DEPTH]) if r in relevant), None)
+    found = len(relevant & {r for r in ranked[:5] if r is not None})
+    return {"recall@5": found / len(relevant), "mrr@10": 1.0 / first if first else 0.0, "hit@5": float(found > 0),
+            "first_rank": first or 0}
+
+
+def mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+def fuse(by_vector: list[int], by_keyword: list[int], k: float, pool: int, top: int) -> list[int]:
+    # The formula of MemoryService.search, with k and the pool as parameters.
+    fused: dict[int, float] = {}
+    for ranking in (by_vector[:pool], by_keyword[:pool]):
+        for rank, seq in enumerate(ranking):
+            fused[seq] = fused.get(seq, 0.0) + 1.0 / (k + rank + 1)
+    return sorted(fused, key=fused.__getitem__, reverse=True)[:top]
+
+
+def evaluate(settings: Settings, embedder: OnnxMiniLMEmbedder, data: dict[str, Any],
+             where: dict[str, tuple[int, int]], distractors: int) -> dict[str, Any]:
+    runtime = open_runtime(settings, embedder=embedder)
+    try:
+        uid = runtime.local_user_id()
+        memory = runtime.scope_for(uid).memory
+        if distractors:
+            texts = synthetic_memories(distractors, seed=77, variant="distractor")
+            for start in range(0, len(texts), 256):
+                memory.remember_many([MemoryInput(m.text, m.kind if m.kind != "conversation" else "note",
+                                                  list(m.tags)) for m in texts[start : start + 256]])
+        per_question = []
+        seq_where: dict[int, tuple[int, int]] = {}
+        for rec in runtime.store.memories_by_id(uid, list(where)):
+            seq_where[rec.seq] = where[rec.id]
+        raw_lists: list[tuple[list[int], list[int]]] = []
+        for q in data["questions"]:
+            relevant = {tuple(a) for a in q["answers"]}
+            row: dict[str, Any] = {"id": q["id"], "type": q["type"], "query": q["query"]}
+            for mode in MODES:
+                ids = memory.search_mode(q["query"], DEPTH, mode)
+                row[mode] = rank_scores([where.get(i) for i in ids], relevant)  # type: ignore[arg-type]
+            per_question.append(row)
+            vec = [s for s, _ in runtime.index.search(uid, embedder.embed([q["query"]])[0], MemoryFilter(), 200)]
+            kw = runtime.store.keyword_search(uid, keyword_terms(q["query"]), MemoryFilter(), 200)
+            raw_lists.append((vec, kw))
+        sensitivity = []
+        for k in (1, 5, 10, 20, 30, 60, 100):
+            for pool in (10, 20, 50, 200):
+                scores = []
+                for q, (vec, kw) in zip(data["questions"], raw_lists, strict=True):
+                    ranked = [seq_where.get(s) for s in fuse(vec, kw, k, pool, DEPTH)]
+                    scores.append(rank_scores(ranked, {tuple(a) for a in q["answers"]}))
+                sensitivity.append({"k": k, "pool": pool, "recall@5": mean([s["recall@5"] for s in scores]),
+                                    "mrr@10": mean([s["mrr@10"] for s in scores])})
+        return {"per_question": per_question, "sensitivity": sensitivity}
+    finally:
+        runtime.close()
+
+
+def summarise(per_question: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for group in ("all", *TYPES):
+        rows = [r for r in per_question if group == "all" or r["type"] == group]
+        out[group] = {mode: {metric: round(mean([r[mode][metric] for r in rows]), 3)
+                             for metric in ("recall@5", "mrr@10", "hit@5")} | {"questions": len(rows)}
+                      for mode in MODES}
+    return out
+
+
+def report(result: dict[str, Any]) -> str:
+    summary = result["summary"]
+    lines = [f"Command: `{result['command']}`  ",
+             f"{result['turns']} turns in {result['conversations']} conversations, {result['questions']} questions, "
+             f"{result['distractors']} distractor memories; embedder {result['embedder']}; RRF k={RRF_K}.\n"]
+    rows = []
+    for group in ("all", *TYPES):
+        for mode in MODES:
+            s = summary[group][mode]
+            rows.append((group, int(s["questions"]), mode, s["recall@5"], s["mrr@10"], s["hit@5"]))
+    lines.append(markdown_table(["questions", "n", "mode", "recall@5", "MRR@10", "hit@5"], rows))
+    best = {m: summary["all"][m] for m in MODES}
+    beats = all(best["hybrid"][metric] > max(best["vector"][metric], best["keyword"][metric])
+                for metric in ("recall@5", "mrr@10"))
+    lines.append("")
+    lines.append(f"hybrid beats both single retrievers on recall@5 and MRR@10 overall: {'yes' if beats else 'NO'}")
+    sens = result["sensitivity"]
+    lines.append("\nSensitivity (the two lists re-fused outside the service; recall@5 / MRR@10, all questions):\n")
+    pools = sorted({s["pool"] for s in sens})
+    ks = sorted({s["k"] for s in sens})
+    cell = {(s["k"], s["pool"]): f"{s['recall@5']:.3f} / {s['mrr@10']:.3f}" for s in sens}
+    lines.append(markdown_table(["RRF k", *[f"pool {p}" for p in pools]],
+                                [(k, *[cell[(k, p)] for p in pools]) for k in ks]))
+    return "\n".join(lines)
+
+
+def details(per_question: list[dict[str, Any]]) -> str:
+    rows = [(r["id"], r["type"], r["query"], *[r[m]["first_rank"] or "-" for m in MODES]) for r in per_question]
+    return markdown_table(["id", "type", "query", *[f"{m} rank" for m in MODES]], rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--dataset", type=Path, default=DATASET)
+    p.add_argument("--distractors", type=int, default=0, help="synthetic memories stored first (real embeddings)")
+    p.add_argument("--details", action="store_true", help="also print the rank of the first answer per question")
+    p.add_argument("--out", type=Path, help="write the results as JSON here")
+    args = p.parse_args(argv)
+    logging.getLogger("jarvis_mcp").setLevel(logging.WARNING)
+    data = load_dataset(args.dataset)
+    embedder = OnnxMiniLMEmbedder()
+    with tempfile.TemporaryDirectory(prefix="jarvis-eval-") as tmp:
+        settings = Settings(home=Path(tmp), user=USER, log_level="WARNING")
+        where = asyncio.run(log_conversations(settings, embedder, data["conversations"]))
+        evaluated = evaluate(settings, embedder, data, where, args.distractors)
+    result = {
+        "command": " ".join([".venv/bin/python", "tools/retrieval_eval.py", *(argv if argv is not None else sys.argv[1:])]),
+        "load_average": load_average(),
+        "embedder": embedder.model_id,
+        "rrf_k": RRF_K,
+        "conversations": len(data["conversations"]),
+        "turns": sum(len(c["turns"]) for c in data["conversations"]),
+        "questions": len(data["questions"]),
+        "distractors": args.distractors,
+        "summary": summarise(evaluated["per_question"]),
+        **evaluated,
+    }
+    print(report(result))
+    if args.details:
+        print()
+        print(details(evaluated["per_question"]))
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
