@@ -174,6 +174,19 @@ async def case_recent_history(alice: Client, bob: Client) -> None:
     assert_tool_clean(result, data)
 
 
+async def case_get_usage(alice: Client, bob: Client) -> None:
+    data = await seed_alice(alice)
+    for _ in range(2):  # Alice's cache hits and misses, and her calls, are hers
+        ok(await alice.call_tool("search_memory", {"query": SECRET}))
+    result = await bob.call_tool("get_usage", {})
+    usage = ok(result)
+    assert (usage["memories"], usage["conversations"], usage["days"]) == (0, 0, [])
+    assert usage["cache"] == {"hits": 0, "misses": 0, "hit_rate": None, "search_hits": 0, "search_misses": 0,
+                              "embedding_hits": 0, "embedding_misses": 0}
+    assert all(limit["used"] <= 1 for limit in usage["limits"])  # at most his own get_usage
+    assert_tool_clean(result, data)
+
+
 # -- resources ------------------------------------------------------------------------------------
 
 
@@ -203,9 +216,13 @@ async def case_history_resource(alice: Client, bob: Client) -> None:
 
 
 async def case_usage_resource(alice: Client, bob: Client) -> None:
-    await seed_alice(alice)
-    usage = json.loads((await bob.read_resource("jarvis://me/usage")).contents[0].text)
-    assert usage == {"memories": 0, "conversations": 0, "days": []}
+    data = await seed_alice(alice)
+    ok(await alice.call_tool("search_memory", {"query": SECRET}))
+    text = (await bob.read_resource("jarvis://me/usage")).contents[0].text
+    usage = json.loads(text)
+    assert (usage["memories"], usage["conversations"], usage["days"]) == (0, 0, [])
+    assert usage["cache"]["hits"] == 0 and usage["cache"]["misses"] == 0
+    assert_clean(text, data)
 
 
 # -- prompts --------------------------------------------------------------------------------------
@@ -436,6 +453,7 @@ CASES: dict[str, Case] = {
     "tool:get_profile": case_get_profile,
     "tool:set_profile": case_set_profile,
     "tool:recent_history": case_recent_history,
+    "tool:get_usage": case_get_usage,
     "resource:jarvis://me/profile": case_profile_resource,
     "resource:jarvis://me/memories/{memory_id}": case_memory_resource,
     "resource:jarvis://me/history": case_history_resource,

@@ -58,6 +58,7 @@ WARMUP = 10
 KIND_FILTER = ["event", "task"]
 MARKER = "bench-populated.json"
 GENERATOR = 2  # bump when bench_common's synthetic texts change, so a kept --home is not reused
+THREAD_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def populate(home: Path, size: int, other_users: int, other_size: int, dim: int,
     if marker.is_file():
         done = json.loads(marker.read_text())
         if {k: done.get(k) for k in wanted} == wanted:
-            log(f"  reusing populated store at {home}")
+            log(f"  reusing the populated store in {home}")
             return done
         raise SystemExit(f"{home} holds a different population ({done}); use another --home")
     home.mkdir(parents=True, exist_ok=True)
@@ -104,13 +105,12 @@ def populate(home: Path, size: int, other_users: int, other_size: int, dim: int,
     hashed = HashedVectors(dim)
     started = time.perf_counter()
     plan = [(MEASURED_USER, size, 0)] + [(f"other-{i:02d}", other_size, i) for i in range(1, other_users + 1)]
-    pending = []
-    for name, n, seed in plan:
-        memories = synthetic_memories(n, seed=1000 + seed, variant=name)
-        pending.append([_user_id(store, name), name, memories, 0])
+    pending = [[_user_id(store, name), name, synthetic_memories(n, seed=1000 + seed, variant=name), 0]
+               for name, n, seed in plan]
+    total = sum(len(p[2]) for p in pending)
     gen_s = time.perf_counter() - started
     rng = np.random.default_rng(99)
-    inserted = 0
+    inserted, next_report = 0, total / 10
     insert_started = time.perf_counter()
     while pending:
         for entry in list(pending):
@@ -132,20 +132,23 @@ def populate(home: Path, size: int, other_users: int, other_size: int, dim: int,
             entry[3] = pos + len(chunk)
             if entry[3] >= len(memories):
                 pending.remove(entry)
-        log(f"\r  inserted {inserted:,} rows ({inserted / (time.perf_counter() - insert_started):,.0f}/s)")
+        if inserted >= next_report or not pending:
+            log(f"  inserted {inserted:,} of {total:,} rows ({inserted / (time.perf_counter() - insert_started):,.0f}/s)")
+            next_report += total / 10
     store.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     store.db.conn.execute("PRAGMA optimize")
     store.close()
+    insert_s = time.perf_counter() - insert_started
     done = {
         **wanted,
         "total_rows": inserted,
         "generate_s": round(gen_s, 1),
-        "insert_s": round(time.perf_counter() - insert_started, 1),
-        "insert_rows_per_s": round(inserted / (time.perf_counter() - insert_started)),
+        "insert_s": round(insert_s, 1),
+        "insert_rows_per_s": round(inserted / insert_s),
         "db_mb": round(sum(p.stat().st_size for p in home.glob("jarvis.db*")) / 1e6, 1),
     }
     marker.write_text(json.dumps(done))
-    log(f"\n  populated {inserted:,} rows in {time.perf_counter() - started:.1f} s ({done['db_mb']} MB)")
+    log(f"  populated {inserted:,} rows in {time.perf_counter() - started:.1f} s ({done['db_mb']} MB)")
     return done
 
 
@@ -170,11 +173,6 @@ def _has_hits(sc: dict[str, Any]) -> None:
         raise SystemExit(f"search returned no hits: {sc}")
 
 
-def _created(sc: dict[str, Any]) -> None:
-    if not sc.get("created"):
-        raise SystemExit(f"remember did not create a memory: {sc}")
-
-
 async def measure_mcp_search(settings: Settings, embedder: OnnxMiniLMEmbedder, qs: QuerySets) -> dict[str, Any]:
     out: dict[str, Any] = {}
     async with Client(build_server(settings, embedder=embedder)) as client:
@@ -195,7 +193,8 @@ async def measure_mcp_remember(settings: Settings, embedder: OnnxMiniLMEmbedder,
     ids: list[str] = []
 
     def keep(sc: dict[str, Any]) -> None:
-        _created(sc)
+        if not sc.get("created"):
+            raise SystemExit(f"remember did not create a memory: {sc}")
         ids.append(sc["memory"]["id"])
 
     async with Client(build_server(settings, embedder=embedder)) as client:
@@ -217,7 +216,8 @@ def _time_each(fn: Callable[[Any], Any], inputs: list[Any]) -> list[float]:
     return samples
 
 
-def measure_pieces(settings: Settings, embedder: OnnxMiniLMEmbedder, qs: QuerySets) -> dict[str, Any]:
+def measure_pieces(settings: Settings, embedder: OnnxMiniLMEmbedder, qs: QuerySets,
+                   remember_texts: list[str]) -> tuple[dict[str, Any], list[str]]:
     queries = qs.pieces
     runtime = open_runtime(settings, embedder=embedder)
     try:
@@ -228,24 +228,29 @@ def measure_pieces(settings: Settings, embedder: OnnxMiniLMEmbedder, qs: QuerySe
         t = time.perf_counter()
         index.search(uid, embedder.embed(["load"])[0], flt, 50)
         load_ms = (time.perf_counter() - t) * 1000
-        vectors = embedder.embed(queries)
+        vectors = list(embedder.embed(queries))
         terms = [keyword_terms(q) for q in queries]
         pool = 50  # what MemoryService.search asks each retriever for at top_k=5
         top5 = [[s for s, _ in index.search(uid, v, flt, 5)] for v in vectors]
         for q in qs.warmup:
             memory.search(q, 5)
         keyword_counts = [len(store.keyword_search(uid, t, flt, 1_000_000)) for t in terms[:50]]
-        return {
+        out = {
             "matrix_load_ms": round(load_ms, 1),
             "embed_query": summary_ms(_time_each(lambda q: embedder.embed([q]), queries)),
-            "vector_search": summary_ms(_time_each(lambda v: index.search(uid, v, flt, pool), list(vectors))),
-            "vector_search_kinds": summary_ms(_time_each(lambda v: index.search(uid, v, kinds_flt, pool), list(vectors))),
+            "vector_search": summary_ms(_time_each(lambda v: index.search(uid, v, flt, pool), vectors)),
+            "vector_search_kinds": summary_ms(_time_each(lambda v: index.search(uid, v, kinds_flt, pool), vectors)),
             "keyword_search": summary_ms(_time_each(lambda t: store.keyword_search(uid, t, flt, pool), terms)),
             "keyword_search_kinds": summary_ms(_time_each(lambda t: store.keyword_search(uid, t, kinds_flt, pool), terms)),
             "fetch_top5": summary_ms(_time_each(lambda s: store.memories_by_seq(uid, s), top5)),
             "service_search": summary_ms(_time_each(lambda q: memory.search(q, 5), queries)),
             "keyword_matches_per_query_median": int(np.median(keyword_counts)),
         }
+        ids: list[str] = []
+        if remember_texts:
+            out["service_remember"] = summary_ms(_time_each(lambda x: ids.append(memory.remember(x).memory.id),
+                                                            remember_texts))
+        return out, ids
     finally:
         runtime.close()
 
@@ -254,9 +259,10 @@ def measure_bulk(settings: Settings, embedder: OnnxMiniLMEmbedder, texts: list[s
     runtime = open_runtime(settings, embedder=embedder)
     try:
         memory = runtime.scope_for(runtime.local_user_id()).memory
+        sample = texts[:500]
         t = time.perf_counter()
-        embedder.embed(texts[:500])
-        embed_rate = 500 / (time.perf_counter() - t)
+        embedder.embed(sample)
+        embed_rate = len(sample) / (time.perf_counter() - t)
         ids = []
         t = time.perf_counter()
         for start in range(0, len(texts), batch):
@@ -344,39 +350,50 @@ def _n(x: int) -> str:
     return f"{x // 1000}k" if x >= 1000 and x % 1000 == 0 else str(x)
 
 
+_MCP_ROWS = (
+    ("search_memory", "mcp", "search"),
+    (f"search_memory kinds={','.join(KIND_FILTER)}", "mcp", "search_kinds"),
+    ("search_memory, repeated query (result cache)", "mcp", "search_repeat"),
+    ("remember", "remember", None),
+)
+_PIECE_ROWS = ("embed_query", "vector_search", "vector_search_kinds", "keyword_search", "keyword_search_kinds",
+               "fetch_top5", "service_search", "service_remember")
+
+
 def report(results: dict[str, Any]) -> str:
-    lines = []
     cfg = results["config"]
-    lines.append(f"Command: `{results['command']}`  ")
-    lines.append(f"Machine: {results['machine']}; load average at start {results['load_before']}, "
-                 f"at end {results['load_after']} (a shared machine: figures are indicative).  ")
-    lines.append(f"Each search embeds its query with the local ONNX MiniLM; {cfg['queries']} distinct queries "
-                 f"after {WARMUP} warm-up calls. Bulk rows use synthetic vectors (hashed words, random "
-                 "projection): this measures latency, not ranking quality.\n")
+    threads = ", ".join(f"{k}={v}" for k, v in results["thread_env"].items()) or "none set"
+    lines = [
+        f"Command: `{results['command']}`  ",
+        f"Machine: {results['machine']}; thread variables: {threads}; load average at start "
+        f"{results['load_before']}, at end {results['load_after']} (a shared machine: figures are indicative).  ",
+        f"Each search embeds its query with the local ONNX MiniLM; {cfg['queries']} distinct queries after "
+        f"{WARMUP} warm-up calls. Bulk rows use synthetic vectors (hashed words, random projection): this "
+        "measures latency, not ranking quality.\n",
+    ]
     rows = []
     for r in results["sizes"]:
-        pop, mcp, pieces = r["population"], r["mcp"], r["pieces"]
+        pop = r["population"]
         label = f"{_n(pop['size'])} (+{pop['other_users']}x{_n(pop['other_size'])})"
-        for name, key in (("search_memory", "search"), (f"search_memory kinds={','.join(KIND_FILTER)}", "search_kinds"),
-                          ("search_memory, repeated query (result cache)", "search_repeat")):
-            s = mcp[key]
-            rows.append((label, name, s["p50"], s["p95"], s["p99"], s["mean"]))
-        s = r["remember"]
-        rows.append((label, "remember", s["p50"], s["p95"], s["p99"], s["mean"]))
-        for name in ("embed_query", "vector_search", "vector_search_kinds", "keyword_search", "keyword_search_kinds",
-                     "fetch_top5", "service_search"):
-            s = pieces[name]
-            rows.append((label, f"  piece: {name}", s["p50"], s["p95"], s["p99"], s["mean"]))
+        for name, part, key in _MCP_ROWS:
+            s = r.get(part)
+            s = s.get(key) if (s and key) else s
+            if s:
+                rows.append((label, name, s["p50"], s["p95"], s["p99"], s["mean"]))
+        for name in _PIECE_ROWS:
+            s = r["pieces"].get(name)
+            if s:
+                rows.append((label, f"  piece: {name}", s["p50"], s["p95"], s["p99"], s["mean"]))
     lines.append(markdown_table(["memories per user", "operation (ms)", "p50", "p95", "p99", "mean"], rows))
     lines.append("")
     rows = []
     for r in results["sizes"]:
-        pop, b = r["population"], r["bulk"]
-        rows.append((_n(pop["size"]), f"{pop['total_rows']:,}", pop["db_mb"], r["mcp"]["first_search_ms"],
+        pop, b = r["population"], r.get("bulk") or {}
+        rows.append((_n(pop["size"]), f"{pop['total_rows']:,}", pop["db_mb"], pop["insert_s"], r["mcp"]["first_search_ms"],
                      r["pieces"]["matrix_load_ms"], r["pieces"]["keyword_matches_per_query_median"],
-                     b["per_s"], b["embed_only_per_s"]))
+                     b.get("per_s", "-"), b.get("embed_only_per_s", "-")))
     lines.append(markdown_table(
-        ["memories per user", "rows in store", "db MB", "first search ms", "matrix load ms",
+        ["memories per user", "rows in store", "db MB", "populate s", "first search ms", "matrix load ms",
          "keyword matches/query (median)", "bulk import /s (remember_many, real embeddings)", "embedding alone /s"],
         rows))
     st = results.get("stdio")
@@ -396,8 +413,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--other-users", type=int, default=10)
     p.add_argument("--other-size", type=int, default=None, help="memories per other user (default: the size)")
     p.add_argument("--queries", type=int, default=200)
-    p.add_argument("--remembers", type=int, default=100)
-    p.add_argument("--bulk", type=int, default=2_000, help="texts for the bulk import (real embeddings)")
+    p.add_argument("--remembers", type=int, default=100, help="remember calls through MCP (0 to skip)")
+    p.add_argument("--bulk", type=int, default=2_000, help="texts for the bulk import, real embeddings (0 to skip)")
     p.add_argument("--bulk-batch", type=int, default=256)
     p.add_argument("--starts", type=int, default=5, help="stdio starts per case (0 to skip)")
     p.add_argument("--home", type=Path, help="keep populated stores here (one folder per size) and reuse them")
@@ -406,16 +423,18 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
 
     def log(msg: str) -> None:
-        print(msg, end="" if msg.startswith("\r") else "\n", file=sys.stderr, flush=True)
+        print(msg, file=sys.stderr, flush=True)
 
     logging.getLogger("jarvis_mcp").setLevel(logging.WARNING)  # "store ready" once per client is noise here
     embedder = OnnxMiniLMEmbedder()
     embedder.embed(["warm up"])
     qs = QuerySets.make(args.queries)
     results: dict[str, Any] = {
-        "command": " ".join(shlex.quote(a) for a in [".venv/bin/python", "tools/bench_memory.py", *(argv or sys.argv[1:])]),
+        "command": " ".join(shlex.quote(a) for a in [".venv/bin/python", "tools/bench_memory.py",
+                                                     *(argv if argv is not None else sys.argv[1:])]),
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "thread_env": {k: os.environ[k] for k in THREAD_ENV if k in os.environ},
         "load_before": load_average(),
         "config": {**{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}, "warmup": WARMUP},
         "note": "bulk rows use synthetic vectors; latency only",
@@ -432,21 +451,32 @@ def main(argv: list[str] | None = None) -> int:
             other_size = args.other_size if args.other_size is not None else size
             home = root / f"n{size}-u{args.other_users}x{other_size}"
             log(f"size {size:,} (+{args.other_users} users x {other_size:,}) in {home}")
-            pop = populate(home, size, args.other_users, other_size, embedder.dim, embedder.model_id, log)
+            entry: dict[str, Any] = {"population": populate(home, size, args.other_users, other_size, embedder.dim,
+                                                            embedder.model_id, log)}
             settings = Settings(home=home, user=MEASURED_USER, log_level="WARNING")
-            log("  searching through MCP")
-            mcp_res = asyncio.run(measure_mcp_search(settings, embedder, qs))
-            log("  timing the pieces")
-            pieces = measure_pieces(settings, embedder, qs)
-            log("  remember through MCP")
-            fresh = synthetic_memories(WARMUP + args.remembers + args.bulk, seed=424242 + size, variant="new")
+            fresh = synthetic_memories(2 * WARMUP + args.remembers + 50 + args.bulk, seed=424242 + size, variant="new")
             texts = [f"{m.text} [bench {i}]" for i, m in enumerate(fresh)]
-            remember, ids = asyncio.run(measure_mcp_remember(settings, embedder, texts[: WARMUP + args.remembers]))
-            log("  bulk import")
-            bulk, bulk_ids = measure_bulk(settings, embedder, texts[WARMUP + args.remembers :], args.bulk_batch)
-            cleanup(settings, embedder, ids + bulk_ids)
-            results["sizes"].append({"population": pop, "mcp": mcp_res, "pieces": pieces, "remember": remember,
-                                     "bulk": bulk})
+            added: list[str] = []
+            try:
+                log("  search through MCP")
+                entry["mcp"] = asyncio.run(measure_mcp_search(settings, embedder, qs))
+                log("  the pieces")
+                entry["pieces"], ids = measure_pieces(settings, embedder, qs, texts[:50] if args.remembers else [])
+                added += ids
+                texts = texts[50:]
+                if args.remembers:
+                    log("  remember through MCP")
+                    entry["remember"], ids = asyncio.run(
+                        measure_mcp_remember(settings, embedder, texts[: WARMUP + args.remembers]))
+                    added += ids
+                if args.bulk:
+                    log("  bulk import")
+                    entry["bulk"], ids = measure_bulk(settings, embedder, texts[-args.bulk :], args.bulk_batch)
+                    added += ids
+            finally:
+                if added:
+                    cleanup(settings, embedder, added)
+            results["sizes"].append(entry)
             largest = home
         if args.starts and largest is not None:
             log("stdio starts")
@@ -455,8 +485,7 @@ def main(argv: list[str] | None = None) -> int:
         if tmp is not None:
             tmp.cleanup()
     results["load_after"] = load_average()
-    text = report(results)
-    print(text)
+    print(report(results))
     if args.out:
         args.out.write_text(json.dumps(results, indent=2) + "\n")
         log(f"results written to {args.out}")

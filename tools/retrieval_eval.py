@@ -91,13 +91,18 @@ def mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
-def fuse(by_vector: list[int], by_keyword: list[int], k: float, pool: int, top: int) -> list[int]:
-    # The formula of MemoryService.search, with k and the pool as parameters.
+def fuse(by_vector: list[int], by_keyword: list[int], k: float, pool: int, top: int,
+         keyword_weight: float = 1.0) -> list[int]:
+    # The formula of MemoryService.search (weight 1), with k, the pool and the keyword list's weight as parameters.
     fused: dict[int, float] = {}
-    for ranking in (by_vector[:pool], by_keyword[:pool]):
+    for ranking, weight in ((by_vector[:pool], 1.0), (by_keyword[:pool], keyword_weight)):
         for rank, seq in enumerate(ranking):
-            fused[seq] = fused.get(seq, 0.0) + 1.0 / (k + rank + 1)
+            fused[seq] = fused.get(seq, 0.0) + weight / (k + rank + 1)
     return sorted(fused, key=fused.__getitem__, reverse=True)[:top]
+
+
+SENSITIVITY = [(k, pool, 1.0) for k in (1, 5, 10, 20, 30, 60, 100) for pool in (10, 20, 50, 200)] + [
+    (60, pool, w) for w in (0.75, 0.5, 0.25) for pool in (10, 20, 50, 200)]
 
 
 def evaluate(settings: Settings, embedder: OnnxMiniLMEmbedder, data: dict[str, Any],
@@ -127,14 +132,14 @@ def evaluate(settings: Settings, embedder: OnnxMiniLMEmbedder, data: dict[str, A
             kw = runtime.store.keyword_search(uid, keyword_terms(q["query"]), MemoryFilter(), 200)
             raw_lists.append((vec, kw))
         sensitivity = []
-        for k in (1, 5, 10, 20, 30, 60, 100):
-            for pool in (10, 20, 50, 200):
-                scores = []
-                for q, (vec, kw) in zip(data["questions"], raw_lists, strict=True):
-                    ranked = [seq_where.get(s) for s in fuse(vec, kw, k, pool, DEPTH)]
-                    scores.append(rank_scores(ranked, {tuple(a) for a in q["answers"]}))
-                sensitivity.append({"k": k, "pool": pool, "recall@5": mean([s["recall@5"] for s in scores]),
-                                    "mrr@10": mean([s["mrr@10"] for s in scores])})
+        for k, pool, weight in SENSITIVITY:
+            scores = []
+            for q, (vec, kw) in zip(data["questions"], raw_lists, strict=True):
+                ranked = [seq_where.get(s) for s in fuse(vec, kw, k, pool, DEPTH, weight)]
+                scores.append(rank_scores(ranked, {tuple(a) for a in q["answers"]}))
+            sensitivity.append({"k": k, "pool": pool, "keyword_weight": weight,
+                                "recall@5": mean([s["recall@5"] for s in scores]),
+                                "mrr@10": mean([s["mrr@10"] for s in scores])})
         return {"per_question": per_question, "sensitivity": sensitivity}
     finally:
         runtime.close()
@@ -167,12 +172,17 @@ def report(result: dict[str, Any]) -> str:
     lines.append("")
     lines.append(f"hybrid beats both single retrievers on recall@5 and MRR@10 overall: {'yes' if beats else 'NO'}")
     sens = result["sensitivity"]
-    lines.append("\nSensitivity (the two lists re-fused outside the service; recall@5 / MRR@10, all questions):\n")
+    cell = {(s["k"], s["pool"], s["keyword_weight"]): f"{s['recall@5']:.3f} / {s['mrr@10']:.3f}" for s in sens}
     pools = sorted({s["pool"] for s in sens})
-    ks = sorted({s["k"] for s in sens})
-    cell = {(s["k"], s["pool"]): f"{s['recall@5']:.3f} / {s['mrr@10']:.3f}" for s in sens}
-    lines.append(markdown_table(["RRF k", *[f"pool {p}" for p in pools]],
-                                [(k, *[cell[(k, p)] for p in pools]) for k in ks]))
+    lines.append("\nSensitivity: the two lists re-fused outside the service, recall@5 / MRR@10 over all questions "
+                 f"(the service: k={RRF_K}, pool 50, equal weights).\n")
+    ks = sorted({s["k"] for s in sens if s["keyword_weight"] == 1.0})
+    lines.append(markdown_table(["RRF k (equal weights)", *[f"pool {p}" for p in pools]],
+                                [(k, *[cell[(k, p, 1.0)] for p in pools]) for k in ks]))
+    lines.append("")
+    weights = sorted({s["keyword_weight"] for s in sens}, reverse=True)
+    lines.append(markdown_table([f"keyword weight (k={RRF_K})", *[f"pool {p}" for p in pools]],
+                                [(w, *[cell[(RRF_K, p, w)] for p in pools]) for w in weights]))
     return "\n".join(lines)
 
 

@@ -319,7 +319,13 @@ def _import_documents(settings: Settings, paths: list[Path], tags: list[str]) ->
     from jarvis_mcp.bootstrap import open_runtime
     from jarvis_mcp.errors import JarvisError
     from jarvis_mcp.services.documents import clean_filename
+    from jarvis_mcp.services.text import clean_tags
 
+    try:
+        tags = list(clean_tags("--tag", tags))
+    except JarvisError as exc:
+        print(f"jarvis-mcp: {exc}", file=sys.stderr)
+        return 2
     files, skipped = _document_files(paths)
     if not files:
         print("jarvis-mcp: no documents to import" + "".join(f"\n  {s}" for s in skipped), file=sys.stderr)

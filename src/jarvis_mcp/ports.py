@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -403,4 +403,70 @@ class Limiter(Protocol):
         """Count `cost` units against every limit of the counter `limit_name`, atomically: either all
         of them have room and all are charged, or none is charged and the first full one is reported.
         Cost 0 charges nothing and reports the room left. Shared by every process using the backend."""
+        ...
+
+
+# -- actions on the world: the outbox and the voice key ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewOutbox:
+    kind: str
+    idempotency_key: str
+    args_hash: str
+    arguments: dict[str, Any]
+    summary: str
+    sensitive: tuple[str, ...]  # reasons; empty when the action runs at once
+    status: str
+    expires_at: float | None = None
+
+
+@dataclass(frozen=True)
+class OutboxRecord:
+    id: str
+    kind: str
+    idempotency_key: str
+    arguments: dict[str, Any]
+    summary: str
+    sensitive: tuple[str, ...]
+    status: str
+    provider: str | None
+    provider_ref: str | None
+    result: dict[str, Any] | None
+    error: str | None
+    attempts: int
+    created_at: float
+    updated_at: float
+    expires_at: float | None
+
+
+@dataclass(frozen=True)
+class VoiceKeyState:
+    hash: str | None
+    failures: int
+    locked_until: float | None
+
+
+class ActionStore(Protocol):
+    """The outbox and the voice key. Status changes are compare-and-set, so one action runs once."""
+
+    def outbox_claim(self, user_id: str, new: NewOutbox, window_s: float) -> tuple[OutboxRecord, bool]:
+        """Insert, or return the user's action with the same idempotency key, or with the same args_hash
+        created within window_s (created False). Atomic: two identical calls never both insert."""
+        ...
+    def outbox_get(self, user_id: str, action_id: str) -> OutboxRecord | None: ...
+    def outbox_transition(self, user_id: str, action_id: str, from_status: Sequence[str], to_status: str,
+                          fields: dict[str, Any] | None = None, *, unexpired: bool = False) -> OutboxRecord | None:
+        """Move to to_status only if the status is one of from_status (and, with unexpired, not expired);
+        None when the action was not in such a state (someone else moved it, or it is not the user's)."""
+        ...
+    def outbox_list(self, user_id: str, limit: int) -> list[OutboxRecord]: ...
+    def outbox_unfinished(self, older_than: float) -> list[tuple[str, OutboxRecord]]:
+        """(user_id, action) for every user's queued or sending action last touched before older_than:
+        what a crash left behind. The only cross-user read, used by recovery at start-up."""
+        ...
+    def voice_key_state(self, user_id: str) -> VoiceKeyState: ...
+    def set_voice_key_hash(self, user_id: str, key_hash: str) -> None: ...
+    def record_voice_key_attempt(self, user_id: str, ok: bool, lock_after: int, lock_seconds: float) -> VoiceKeyState:
+        """Reset failures on success; otherwise count one and lock once lock_after is reached."""
         ...

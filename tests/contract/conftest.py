@@ -2,7 +2,8 @@
 
 sqlite: the embedded default (sqlite-vec + numpy). postgres: the machine's PostgreSQL (no pgvector), numpy
 index over bytea. pgvector: PostgreSQL 16 + pgvector from pgserver, the pgvector index. Each Postgres
-backend gets its own database and app role for the module, dropped afterwards.
+backend gets its own database and app role for the module, dropped afterwards. pinecone: the SQLite store
+mirrored into Pinecone (the real SDK against tests/fake_pinecone.py's data plane), Pinecone the index.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pgtest import PgDatabase, fresh_database, pgvector_cluster, system_cluster
 
 from jarvis_mcp.ports import VectorIndex
 
-BACKENDS = ["sqlite", "postgres", "pgvector"]
+BACKENDS = ["sqlite", "postgres", "pgvector", "pinecone"]
 
 
 @dataclass
@@ -64,6 +65,23 @@ def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
                 return store, store
 
             yield Backend(name, open_sqlite, settings={"home": home})
+            return
+        if name == "pinecone":
+            from fake_pinecone import API_KEY, FakePinecone, serve
+
+            from jarvis_mcp.adapters.mirrored_store import MirroredStore
+            from jarvis_mcp.adapters.pinecone_index import PineconeIndex
+            from jarvis_mcp.adapters.sqlite import SqliteStore
+
+            home = tmp_path_factory.mktemp("pinecone-backend")
+            fake = stack.enter_context(serve(FakePinecone(384)))  # the session embedder's dimension
+
+            def open_pinecone() -> tuple[Any, VectorIndex]:
+                index = PineconeIndex.connect(API_KEY, host=fake.url)
+                return MirroredStore(SqliteStore(home / "jarvis.db"), index), index
+
+            yield Backend(name, open_pinecone, settings={"home": home, "vector_index": "pinecone",
+                                                         "pinecone_api_key": API_KEY, "pinecone_host": fake.url})
             return
         from jarvis_mcp.adapters.postgres import open_postgres
 

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import psycopg
 from psycopg import conninfo
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from jarvis_mcp.config import ConfigError
 
@@ -59,7 +59,12 @@ class Database:
             raise ConfigError(f"JARVIS_DATABASE_URL: cannot connect to {self.where}: {reason}") from None
         self.pool = ConnectionPool(url, min_size=1, max_size=pool_size, open=False, name="jarvis",
                                    kwargs={"connect_timeout": CONNECT_TIMEOUT_S})
-        self.pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
+        try:
+            self.pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
+        except PoolTimeout:
+            self.pool.close()
+            raise ConfigError(f"JARVIS_DATABASE_URL: {self.where} accepted one connection but the pool could not "
+                              "open; is the server at its connection limit?") from None
 
     @contextmanager
     def session(self, user_id: str) -> Iterator[psycopg.Connection]:

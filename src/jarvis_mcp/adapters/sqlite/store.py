@@ -16,6 +16,7 @@ from jarvis_mcp.adapters.sqlite.contacts import ContactTables
 from jarvis_mcp.adapters.sqlite.database import Database
 from jarvis_mcp.adapters.sqlite.documents import DocumentTables
 from jarvis_mcp.adapters.sqlite.limits import LimitTables
+from jarvis_mcp.adapters.sqlite.outbox import OutboxTables
 from jarvis_mcp.adapters.vector_cache import KIND_CODE, UserMatrix, VectorCache
 from jarvis_mcp.errors import StoreMismatch
 from jarvis_mcp.ports import (
@@ -80,7 +81,7 @@ def _user(row: Sequence[object]) -> UserRecord:
     )
 
 
-class SqliteStore(DocumentTables, ContactTables, LimitTables):
+class SqliteStore(DocumentTables, ContactTables, LimitTables, OutboxTables):
     def __init__(self, path: Path, *, vector_cache_bytes: int = 2 << 30) -> None:
         self.db = Database(path)
         self.cache = VectorCache(vector_cache_bytes)
