@@ -75,7 +75,8 @@ async def test_history_resource(client_for) -> None:
 async def test_usage_resource(client_for) -> None:
     async with client_for("alice") as c:
         empty = await read_json(c, "jarvis://me/usage")
-        assert empty == {"memories": 0, "conversations": 0, "days": []}
+        assert {k: empty[k] for k in ("memories", "conversations", "days")} == {"memories": 0, "conversations": 0, "days": []}
+        assert empty["tier"] == "unlimited" and empty["cache"]["hit_rate"] is None  # limits and cache: tests/test_usage.py
         ok(await c.call_tool("remember", {"text": "First note"}))
         ok(await c.call_tool("remember", {"text": "Second note"}))
         await c.call_tool("remember", {"text": ""})

@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     # Contacts: phones without a country code are read in the user's region (profile locale, e.g. es-ES),
     # else in this one. Provider credentials are encrypted with JARVIS_SECRET_KEY, else with a key file
     # generated in JARVIS_HOME.
+    always_confirm: list[Literal["send_email", "schedule_event", "cancel_event", "call_contact", "forget_memories"]] = Field(
+        default_factory=list,
+        description="Kinds of action that always need confirmation, on top of the built-in sensitive cases.",
+    )
     phone_region: str | None = Field(None, pattern=r"^[A-Za-z]{2}$", description="ISO 3166 region, e.g. ES.")
     secret_key: SecretStr | None = Field(None, description="Server key for credentials at rest (>= 32 chars).")
 

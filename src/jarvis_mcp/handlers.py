@@ -16,7 +16,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel
 
-from jarvis_mcp.bootstrap import SharedRuntime
+from jarvis_mcp.bootstrap import Runtime, SharedRuntime
 from jarvis_mcp.errors import JarvisError
 from jarvis_mcp.services.scope import UserScope
 from jarvis_mcp.tokens import identity_from_access_token
@@ -51,6 +51,17 @@ def _trace(value: Any) -> Any:
     return value
 
 
+def caller_scope(runtime: Runtime) -> UserScope:
+    """Who is calling: the verified bearer token's identity, else (stdio, in-process) the configured user."""
+    token = get_access_token()
+    if token is None:
+        user_id = runtime.local_user_id()
+    else:
+        who = identity_from_access_token(token, runtime.settings)
+        user_id = runtime.store.user_for_identity(who.issuer, who.subject, who.auth_method, who.email)
+    return runtime.scope_for(user_id)
+
+
 class Handlers:
     def __init__(self, mcp: MCPServer[Any], shared: SharedRuntime, *, read_only: bool) -> None:
         self.mcp = mcp
@@ -62,14 +73,7 @@ class Handlers:
         current = _current.get()
         if current is not None:
             return current
-        runtime = self.shared.runtime
-        token = get_access_token()
-        if token is None:
-            user_id = runtime.local_user_id()
-        else:
-            who = identity_from_access_token(token, runtime.settings)
-            user_id = runtime.store.user_for_identity(who.issuer, who.subject, who.auth_method, who.email)
-        return runtime.scope_for(user_id)
+        return caller_scope(self.shared.runtime)
 
     @staticmethod
     def _admit(scope: UserScope, tool: str, annotations: ToolAnnotations) -> None:

@@ -73,6 +73,9 @@ class SearchResult(BaseModel):
 class ForgetResult(BaseModel):
     forgotten: list[str]
     not_found: list[str] = Field(description="Ids that do not exist (or are not yours).")
+    confirmation: ActionOutcome | None = Field(
+        None, description="Set for a bulk deletion: nothing is deleted until the user confirms it."
+    )
 
 
 class ConversationLogged(BaseModel):

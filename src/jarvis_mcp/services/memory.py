@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from datetime import datetime
 
 from pydantic import BaseModel, Field
@@ -33,6 +34,7 @@ from jarvis_mcp.ports import (
     VectorIndex,
 )
 from jarvis_mcp.services.query_cache import QueryCache
+from jarvis_mcp.services.actions import ActionRequest, ExecutionResult
 from jarvis_mcp.services.text import (
     clean_tags,
     clean_text,
@@ -49,6 +51,32 @@ MAX_MEMORY_CHARS = 10_000
 MAX_TOP_K = 50
 MAX_TURNS = 500
 RRF_K = 60  # the usual constant: damps the head so neither list dominates the fusion
+
+
+#: Forgetting more memories than this at once is a bulk deletion: it waits for the user's confirmation.
+BULK_FORGET = 10
+
+
+class BulkForget:
+    """The executor of a confirmed bulk deletion."""
+
+    def __init__(self, memory: MemoryService) -> None:
+        self.memory = memory
+
+    @staticmethod
+    def request(memory_ids: Sequence[str]) -> ActionRequest:
+        ids = list(dict.fromkeys(memory_ids))
+        if len(ids) > 500:
+            raise InvalidInput("memory_ids", "at most 500 ids per call")
+        return ActionRequest(
+            kind="forget_memories", arguments={"memory_ids": ids},
+            summary=f"Permanently delete {len(ids)} memories", sensitive=(f"deletes {len(ids)} memories at once",),
+        )
+
+    def execute(self, action_id: str, arguments: dict[str, Any]) -> ExecutionResult:
+        # Ids deleted meanwhile are simply reported as not found: the target is re-checked here.
+        done = self.memory.forget(arguments["memory_ids"])
+        return ExecutionResult(status="completed", provider="store", result=done.model_dump(mode="json"))
 
 
 class Turn(BaseModel):

@@ -6,15 +6,18 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from jarvis_mcp.config import Settings
+from jarvis_mcp.models import ForgetResult
 from jarvis_mcp.ports import Cache, DocumentStore, Embedder, Limiter, Store, VectorIndex
 from jarvis_mcp.services.account import AccountService
+from jarvis_mcp.services.actions import ActionService, Executor
 from jarvis_mcp.services.contact_rules import region_from_locale
 from jarvis_mcp.services.contacts import ContactService, SourceFactory
 from jarvis_mcp.services.credentials import CredentialService, Vault
 from jarvis_mcp.services.documents import DocumentService
-from jarvis_mcp.services.memory import MemoryService
+from jarvis_mcp.services.memory import BULK_FORGET, BulkForget, MemoryService
 from jarvis_mcp.services.query_cache import QueryCache
 from jarvis_mcp.services.usage import UsageService
+from jarvis_mcp.services.voice_key import VoiceKeyService
 
 
 @dataclass
@@ -64,6 +67,26 @@ class UserScope:
         credentials = CredentialService(self.user_id, self.store, lambda: Vault.for_settings(settings))  # type: ignore[arg-type]
         return ContactService(self.user_id, self.store, self.embedder, credentials,  # type: ignore[arg-type]
                               region=region, sources=self.contact_sources)
+
+    @cached_property
+    def voice_key(self) -> VoiceKeyService:
+        return VoiceKeyService(self.user_id, self.store)  # type: ignore[arg-type]
+
+    @cached_property
+    def actions(self) -> ActionService:
+        return ActionService(self.user_id, self.store, self.executors(), self.voice_key,  # type: ignore[arg-type]
+                             always_confirm=tuple(self.settings.always_confirm))
+
+    def executors(self) -> dict[str, Executor]:
+        """One executor per kind of action; ActionService runs them once, after confirmation if sensitive."""
+        return {"forget_memories": BulkForget(self.memory)}
+
+    def forget_memories(self, memory_ids: list[str]) -> ForgetResult:
+        """A few ids are forgotten at once; more than BULK_FORGET wait for the user's confirmation."""
+        if len(set(memory_ids)) <= BULK_FORGET:
+            return self.memory.forget(memory_ids)
+        request = BulkForget.request(memory_ids)
+        return ForgetResult(forgotten=[], not_found=[], confirmation=self.actions.submit(request))
 
     def audit(self, tool: str, arguments: dict[str, object], status: str, error: str | None, duration_ms: float) -> None:
         self.store.record_action(self.user_id, tool, arguments, status, error, duration_ms)

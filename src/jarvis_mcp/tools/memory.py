@@ -64,13 +64,16 @@ def register(h: Handlers) -> None:
 
     @h.tool(
         title="Forget",
-        description="Delete memories by id, permanently. Ids that are not found are reported, not errors.",
+        description=(
+            "Delete memories by id, permanently. Ids that are not found are reported, not errors. More than 10 "
+            "at once is a bulk deletion: it returns a pending action the user must confirm (confirm_action)."
+        ),
         annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False),
     )
     def forget(
         memory_ids: Annotated[list[str], Field(description="Ids from search_memory or remember.")],
     ) -> ForgetResult:
-        return h.scope().memory.forget(memory_ids)
+        return h.scope().forget_memories(memory_ids)
 
     @h.tool(
         title="Log conversation",
