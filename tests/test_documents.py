@@ -435,6 +435,7 @@ def test_chunks_follow_paragraphs_and_headings_with_overlap() -> None:
     assert len(middle) >= 4 and all(len(c.body) >= 800 for c in middle[:-1])
     for before, after in zip(middle, middle[1:], strict=False):
         assert before.body[-100:] in after.body  # ~150 characters carried over
+        assert after.carried > 0 and before.body.endswith(after.body[: after.carried - 2])
     assert chunks[-1].headings == ("Manual", "Safety") and chunks[-1].text.startswith("Manual › Safety\n")
     assert "Sentence number 0 " in chunks[0].body or "Short intro." in chunks[0].body
 
@@ -446,6 +447,8 @@ def test_long_passages_are_embedded_as_two_halves_with_their_context() -> None:
     assert halves[0].endswith("boiler.") and abs(len(halves[0]) - len(halves[1])) < 60
     assert "".join(h.split("\n", 1)[1] + " " for h in halves).strip() == body
     assert embedding_texts("Lease", Chunk("short", "short", (), None, None)) == ["Lease\nshort"]
+    # The overlap from the passage before is not embedded twice.
+    assert embedding_texts("Lease", Chunk("x", "tail of before\n\nnew text", (), None, None, 16)) == ["Lease\nnew text"]
 
 
 def test_markdown_code_fences_are_not_headings() -> None:

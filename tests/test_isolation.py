@@ -443,6 +443,79 @@ async def case_contact_prompt(alice: Client, bob: Client) -> None:
     assert names.completion.values == [] and ids.completion.values == []
 
 
+# -- actions and the voice key --------------------------------------------------------------------
+
+ALICE_PHRASE = f"the {SECRET} parrot sings at noon"
+
+
+async def seed_alice_action(alice: Client) -> str:
+    """Alice's voice key and a pending bulk deletion whose arguments carry SECRET; returns the action id."""
+    ok(await alice.call_tool("set_voice_key", {"phrase": ALICE_PHRASE}))
+    out = ok(await alice.call_tool("forget", {"memory_ids": [f"{SECRET}-{i}" for i in range(11)]}))
+    return out["confirmation"]["action_id"]
+
+
+async def assert_action_not_found(bob: Client, tool: str, action_id: str, **extra: Any) -> None:
+    hers = await bob.call_tool(tool, {"action_id": action_id, **extra})
+    made_up = await bob.call_tool(tool, {"action_id": MADE_UP_ID, **extra})
+    assert hers.is_error and made_up.is_error
+    same_error(hers.content[0].text, action_id, made_up.content[0].text, MADE_UP_ID)
+    assert_clean(hers.content[0].text.replace(action_id, ""))
+
+
+async def assert_still_pending(alice: Client, action_id: str) -> None:
+    assert ok(await alice.call_tool("get_action", {"action_id": action_id}))["status"] == "pending_confirmation"
+
+
+async def case_set_voice_key(alice: Client, bob: Client) -> None:
+    hers = await seed_alice_action(alice)
+    # Alice's key does not make Bob's first one a change, and her phrase is not his current one.
+    mine = ok(await bob.call_tool("set_voice_key", {"phrase": "bob keeps bees in the attic"}))
+    assert mine == {"has_voice_key": True, "locked_until": None, "attempts_left": 5}
+    changed = await bob.call_tool("set_voice_key", {"phrase": "another phrase for bob", "current_phrase": ALICE_PHRASE})
+    assert changed.is_error and "wrong voice key" in changed.content[0].text
+    assert_clean(changed.content[0].text)
+    # Her key is untouched: her phrase still confirms her action.
+    done = ok(await alice.call_tool("confirm_action", {"action_id": hers, "phrase": ALICE_PHRASE}))
+    assert done["status"] == "completed"
+
+
+async def case_confirm_action(alice: Client, bob: Client) -> None:
+    hers = await seed_alice_action(alice)
+    await assert_action_not_found(bob, "confirm_action", hers, phrase=ALICE_PHRASE)
+    await assert_action_not_found(bob, "confirm_action", hers)  # no phrase: no dialog about her action either
+    ok(await bob.call_tool("set_voice_key", {"phrase": "bob keeps bees in the attic"}))
+    await assert_action_not_found(bob, "confirm_action", hers, phrase="bob keeps bees in the attic")
+    await assert_still_pending(alice, hers)
+
+
+async def case_cancel_action(alice: Client, bob: Client) -> None:
+    hers = await seed_alice_action(alice)
+    await assert_action_not_found(bob, "cancel_action", hers)
+    await assert_still_pending(alice, hers)
+
+
+async def case_get_action(alice: Client, bob: Client) -> None:
+    hers = await seed_alice_action(alice)
+    await assert_action_not_found(bob, "get_action", hers)
+
+
+async def case_list_actions(alice: Client, bob: Client) -> None:
+    hers = await seed_alice_action(alice)
+    for args in ({}, {"limit": 200}):
+        result = await bob.call_tool("list_actions", args)
+        assert ok(result)["actions"] == []
+        assert hers not in json.dumps(result.structured_content)
+        assert_tool_clean(result, None)
+
+
+async def case_outbox_resource(alice: Client, bob: Client) -> None:
+    hers = await seed_alice_action(alice)
+    text = (await bob.read_resource("jarvis://me/outbox")).contents[0].text
+    assert json.loads(text)["actions"] == [] and hers not in text
+    assert_clean(text)
+
+
 Case = Callable[[Client, Client], Awaitable[None]]
 
 CASES: dict[str, Case] = {
@@ -475,6 +548,12 @@ CASES: dict[str, Case] = {
     "resource:jarvis://me/contacts/page/{page}": case_contacts_resource,
     "resource:jarvis://me/contacts/{contact_id}": case_contact_resource,
     "prompt:contact": case_contact_prompt,
+    "tool:set_voice_key": case_set_voice_key,
+    "tool:confirm_action": case_confirm_action,
+    "tool:cancel_action": case_cancel_action,
+    "tool:get_action": case_get_action,
+    "tool:list_actions": case_list_actions,
+    "resource:jarvis://me/outbox": case_outbox_resource,
 }
 
 

@@ -257,3 +257,21 @@ def test_bootstrap_builds_it_from_settings(tmp_path: Path) -> None:
     assert embedder.model_id == "openai/text-embedding-3-large@1024"
     with pytest.raises(ConfigError, match="JARVIS_OPENAI_MODEL / JARVIS_OPENAI_DIMENSIONS: unknown dimension"):
         build(settings(tmp_path, openai_model="some-other-model"))
+
+
+def test_a_legacy_httpx_client_works_too() -> None:
+    # openai 3.x is built on httpx2 but still accepts an httpx.Client, as the 1.x/2.x SDKs took.
+    import httpx
+
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        body = json.loads(request.content)
+        vec = base64.b64encode(fake_vector(body["input"][0], 8).astype("<f4").tobytes()).decode()
+        return httpx.Response(200, json={"object": "list", "model": body["model"], "usage": {},
+                                         "data": [{"object": "embedding", "index": 0, "embedding": vec}]})
+
+    embedder = OpenAIEmbedder(KEY, dimensions=8, http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+    assert embedder.embed(["hello"]).shape == (1, 8)
+    assert seen[0].method == "POST" and seen[0].url.path == "/v1/embeddings"

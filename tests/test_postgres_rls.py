@@ -23,7 +23,7 @@ from jarvis_mcp.adapters.postgres.database import Database
 from jarvis_mcp.bootstrap import open_runtime
 from jarvis_mcp.config import ConfigError, Settings, load_settings
 from jarvis_mcp.errors import StoreMismatch
-from jarvis_mcp.ports import ContactWrite, ConversationRecord, MemoryFilter, NewDocument, NewMemory
+from jarvis_mcp.ports import ContactWrite, ConversationRecord, MemoryFilter, NewDocument, NewEvent, NewMemory, NewOutbox
 
 # Tables any user's rows live in; the rest (global) must hold nothing per user.
 GLOBAL_TABLES = {"meta", "schema_migrations", "app_privileges"}
@@ -71,6 +71,9 @@ def populate(store: PostgresStore, embedder, user: str, tag: str) -> None:
                                              None, None, (), None, None, "manual", None)])
     store.put_credential(user, "google", b"sealed")
     store.set_sync_token(user, "google", f"{tag}-token")
+    store.outbox_claim(user, NewOutbox("send_email", f"{tag}-{uuid.uuid4()}", "h", {"to": f"{tag}@example.com"},
+                                       f"{tag} email", (), "queued"), 0)
+    store.calendar_insert(user, NewEvent(uuid.uuid4().hex, f"{tag}'s dentist", 2e9, 2e9 + 3600, "UTC", (f"{tag}@example.com",)))
 
 
 def as_app(db: PgDatabase, user_id: str | None) -> psycopg.Connection:
@@ -341,7 +344,8 @@ async def test_mcp_server_on_postgres_keeps_two_users_apart(pgdb, client_for) ->
         for query in ("alarm code 4417 back door", "dentist appointment"):
             hits = ok(await bob.call_tool("search_memory", {"query": query, "top_k": 50}))["hits"]
             assert all("4417" not in h["text"] and "Dentist" not in h["text"] for h in hits), hits
-        assert ok(await bob.call_tool("forget", {"memory_ids": [secret_id]})) == {"forgotten": [], "not_found": [secret_id]}
+        assert ok(await bob.call_tool("forget", {"memory_ids": [secret_id]})) == {
+            "forgotten": [], "not_found": [secret_id], "confirmation": None}
         with pytest.raises(Exception, match="not found"):
             await bob.read_resource(f"jarvis://me/memories/{secret_id}")
 

@@ -4,15 +4,33 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from jarvis_mcp.config import ConfigError, Settings
 from jarvis_mcp.errors import JarvisError
-from jarvis_mcp.ports import Cache, ContactSource, DocumentStore, Embedder, Limiter, Store, VectorIndex
+from jarvis_mcp.ports import (
+    Cache,
+    Calendar,
+    CalendarError,
+    Caller,
+    ContactSource,
+    DocumentStore,
+    Embedder,
+    Limiter,
+    Mailer,
+    Store,
+    VectorIndex,
+)
+from jarvis_mcp.services.actions import STALE_AFTER_S
+from jarvis_mcp.services.mail import GMAIL_CONNECT_HELP
 from jarvis_mcp.services.scope import UserScope
 
 log = logging.getLogger(__name__)
+
+RECOVERY_JOIN_S = 30  # how long closing waits for a start-up recovery still running
 
 
 def make_embedder(settings: Settings) -> Embedder:
@@ -88,6 +106,65 @@ def mirror_to_pinecone(settings: Settings, store: Store, dim: int) -> tuple[Stor
     return MirroredStore(store, index), index  # type: ignore[return-value]
 
 
+def make_mailer(settings: Settings, user_id: str, google_credentials: Callable[[], dict[str, object] | None]) -> Mailer:
+    """One user's Mailer. Gmail sends as the user, with the Google account they connected."""
+    if settings.mailer == "outbox":
+        from jarvis_mcp.adapters.mail_outbox import OutboxMailer
+
+        return OutboxMailer(settings.home, user_id)
+    if settings.mailer == "smtp":
+        from jarvis_mcp.adapters.mail_smtp import SmtpMailer
+
+        assert settings.smtp_host is not None  # config validation guarantees it
+        return SmtpMailer(settings.smtp_host, port=settings.smtp_port, security=settings.smtp_security,
+                          user=settings.smtp_user, timeout=settings.smtp_timeout_seconds,
+                          password=settings.smtp_password.get_secret_value() if settings.smtp_password else None)
+    if settings.mailer == "gmail":
+        from jarvis_mcp.adapters.mail_gmail import GmailMailer
+
+        info = google_credentials()
+        if info is None:
+            raise JarvisError(GMAIL_CONNECT_HELP)
+        return GmailMailer.from_authorized_user_info(info)
+    raise AssertionError(f"unhandled mailer {settings.mailer}")  # config validation makes this unreachable
+
+
+def make_calendar(settings: Settings, store: Store, user_id: str,
+                  google_credentials: Callable[[], dict[str, object] | None]) -> Calendar:
+    """One user's calendar: events in the store, or their Google Calendar (the Google account they connected)."""
+    if settings.calendar == "local":
+        from jarvis_mcp.adapters.local_calendar import LocalCalendar
+
+        return LocalCalendar(store, user_id)  # type: ignore[arg-type]
+    if settings.calendar == "google":
+        from jarvis_mcp.adapters.google_calendar import GoogleCalendar
+
+        info = google_credentials()
+        if info is None:
+            raise CalendarError("no Google account is connected", auth=True)
+        return GoogleCalendar.from_authorized_user_info(info, calendar_id=settings.google_calendar_id,
+                                                        send_updates=settings.calendar_send_updates)
+    raise AssertionError(f"unhandled calendar {settings.calendar}")  # config validation makes this unreachable
+
+
+def make_caller(settings: Settings) -> Caller:
+    """The process's Caller: the dry run (records, places nothing) or ElevenLabs voice agents."""
+    if settings.caller == "dry_run":
+        from jarvis_mcp.adapters.caller_dry_run import DryRunCaller
+
+        return DryRunCaller()
+    if settings.caller == "elevenlabs":
+        try:
+            from jarvis_mcp.adapters.caller_elevenlabs import ElevenLabsCaller
+        except ImportError:
+            raise ConfigError("JARVIS_CALLER=elevenlabs needs the elevenlabs package: "
+                              "pip install 'jarvis-mcp[elevenlabs]'") from None
+        assert settings.elevenlabs_api_key and settings.elevenlabs_phone_number_id  # config validation
+        return ElevenLabsCaller(settings.elevenlabs_api_key.get_secret_value(), settings.elevenlabs_phone_number_id,
+                                voice_id=settings.elevenlabs_voice_id, agent_id=settings.elevenlabs_agent_id)
+    raise AssertionError(f"unhandled caller {settings.caller}")  # config validation makes this unreachable
+
+
 def make_contact_source(provider: str, credentials: dict[str, object]) -> ContactSource:
     """A provider of one user's contacts, from that user's decrypted credentials."""
     if provider == "google":
@@ -113,14 +190,22 @@ class Runtime:
     documents: DocumentStore | None = None
     cache: Cache | None = None
     limiter: Limiter | None = None
+    caller: Caller | None = None  # one for the process: places calls for every user
     _local_user: str | None = field(default=None, repr=False)
 
     def scope_for(self, user_id: str) -> UserScope:
         return UserScope(user_id, self.settings, self.store, self.index, self.embedder, files=self.documents,
-                         contact_sources=self.contact_source, cache=self.cache, limiter=self.limiter)
+                         contact_sources=self.contact_source, cache=self.cache, limiter=self.limiter,
+                         mailers=self.mailer, calendars=self.calendar, caller=self.caller)
 
     def contact_source(self, provider: str, credentials: dict[str, object]) -> ContactSource:
         return make_contact_source(provider, credentials)
+
+    def mailer(self, user_id: str, google_credentials: Callable[[], dict[str, object] | None]) -> Mailer:
+        return make_mailer(self.settings, user_id, google_credentials)
+
+    def calendar(self, user_id: str, google_credentials: Callable[[], dict[str, object] | None]) -> Calendar:
+        return make_calendar(self.settings, self.store, user_id, google_credentials)
 
     def local_user_id(self) -> str:
         if self._local_user is None:
@@ -139,6 +224,7 @@ def open_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Run
     embedder = embedder or make_embedder(settings)
     documents = make_document_store(settings)  # first: a configuration error must not leave a store open
     cache, limiter = make_cache_and_limiter(settings)  # before the store too: Redis may be unreachable
+    caller = make_caller(settings)
     start = getattr(embedder, "start_loading", None)
     if start:
         start()
@@ -151,7 +237,37 @@ def open_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Run
         store.close()  # type: ignore[attr-defined]
         raise
     log.info("store ready at %s (embedder %s, vector index %s)", where, embedder.model_id, type(index).__name__)
-    return Runtime(settings, store, index, embedder, documents=documents, cache=cache, limiter=limiter)
+    return Runtime(settings, store, index, embedder, documents=documents, cache=cache, limiter=limiter,
+                   caller=caller)
+
+
+def recover_actions(runtime: Runtime) -> int:
+    """Finish, for every user, the actions a crash left queued or sending; how many were found.
+
+    Each runs through its owner's ActionService, whose compare-and-set steps make a race with another
+    process (or a lazy recovery in get_action) harmless. Logs say which action, never its arguments.
+    """
+    try:
+        unfinished = runtime.store.outbox_unfinished(time.time() - STALE_AFTER_S)  # type: ignore[attr-defined]
+    except Exception:
+        log.exception("could not list the actions left unfinished")
+        return 0
+    for user_id, record in unfinished:
+        try:
+            outcome = runtime.scope_for(user_id).actions.recover(record)
+        except Exception:
+            log.exception("recovering action %s (%s) of user %s failed", record.id, record.kind, user_id)
+            continue
+        log.info("recovered action %s (%s) of user %s: was %s, now %s", record.id, record.kind, user_id,
+                 record.status, outcome.status)
+    return len(unfinished)
+
+
+def start_recovery(runtime: Runtime) -> threading.Thread:
+    """recover_actions in a daemon thread: a provider that is slow to answer must not delay start-up."""
+    thread = threading.Thread(target=recover_actions, args=(runtime,), name="jarvis-outbox-recovery", daemon=True)
+    thread.start()
+    return thread
 
 
 def make_store(settings: Settings) -> tuple[Store, VectorIndex, str]:
@@ -183,9 +299,11 @@ class SharedRuntime:
     enters it again; they must share the open store and the loaded model instead of opening their own.
     """
 
-    def __init__(self, settings: Settings, *, embedder: Embedder | None = None) -> None:
+    def __init__(self, settings: Settings, *, embedder: Embedder | None = None, recover: bool = True) -> None:
         self.settings = settings
         self._embedder = embedder
+        self._recover = recover  # off for a read-only server: it must not carry out actions
+        self.recovery: threading.Thread | None = None
         self._runtime: Runtime | None = None
         self._users = 0
         self._lock = threading.Lock()
@@ -194,6 +312,8 @@ class SharedRuntime:
         with self._lock:
             if self._runtime is None:
                 self._runtime = open_runtime(self.settings, embedder=self._embedder)
+                if self._recover:
+                    self.recovery = start_recovery(self._runtime)
             self._users += 1
             return self._runtime
 
@@ -201,6 +321,10 @@ class SharedRuntime:
         with self._lock:
             self._users -= 1
             if self._users == 0 and self._runtime is not None:
+                if self.recovery is not None:
+                    # A recovery mid-send finishes its row rather than leaving it for the next start.
+                    self.recovery.join(timeout=RECOVERY_JOIN_S)
+                    self.recovery = None
                 self._runtime.close()
                 self._runtime = None
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Literal
 
@@ -127,6 +128,36 @@ class Settings(BaseSettings):
     # this default: "free" when sign-in is on, "unlimited" for the local user of a personal install.
     tiers: dict[str, TierLimits] = Field(default_factory=_default_tiers)
     default_tier: str | None = None
+    # Mail (send_email). "outbox" keeps each message as an .eml file under JARVIS_HOME/outbox/<user> and says
+    # it was not delivered; "smtp" and "gmail" really send (Gmail as the user: `jarvis-mcp connect google`).
+    mailer: Literal["outbox", "smtp", "gmail"] = "outbox"
+    smtp_host: str | None = None
+    smtp_port: int | None = Field(None, ge=1, le=65535, description="Default: 587 starttls, 465 ssl, 25 none.")
+    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str | None = Field(None, description="The From of sent mail, e.g. 'Ana <ana@example.com>'.")
+    smtp_timeout_seconds: float = Field(30, gt=0, le=120)
+    mail_allowlist: list[str] = Field(
+        default_factory=list, description="When set, mail may go only to these addresses or @domains (JSON list).")
+    mail_max_attachment_bytes: int = Field(10 << 20, ge=0, description="All attachments of one email together.")
+
+    # Calendar (schedule_event). "local" keeps events in the store (exported as jarvis://me/calendar.ics, no
+    # invitations sent); "google" uses the user's Google Calendar (`jarvis-mcp connect google`).
+    calendar: Literal["local", "google"] = "local"
+    google_calendar_id: str = Field("primary", min_length=1, description="Which Google calendar to use.")
+    calendar_send_updates: Literal["auto", "all", "externalOnly", "none"] = Field(
+        "auto", description="Google's sendUpdates; auto: 'all' when an event has attendees, else 'none'.")
+
+    # Calls (call_contact). "dry_run" records each call request and says it was not placed; "elevenlabs"
+    # places it through the ElevenLabs phone number (Twilio or SIP trunk, read from the number itself).
+    caller: Literal["dry_run", "elevenlabs"] = "dry_run"
+    elevenlabs_api_key: SecretStr | None = None
+    elevenlabs_phone_number_id: str | None = Field(None, min_length=1, description="The agent phone number's id.")
+    elevenlabs_voice_id: str | None = Field(None, min_length=1, description="Voice of new per-contact agents.")
+    elevenlabs_agent_id: str | None = Field(
+        None, min_length=1, description="Agent for numbers that are not contacts (allow first message and "
+                                        "language overrides in its security settings).")
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -215,6 +246,43 @@ class Settings(BaseSettings):
                              f"({', '.join(sorted(self.tiers))}) in JARVIS_TIERS")
         return self
 
+    @field_validator("smtp_from")
+    @classmethod
+    def _from_address(cls, v: str | None) -> str | None:
+        if v is not None and not _plausible_address(parseaddr(v)[1]):
+            raise ValueError("must be an email address, e.g. 'Ana <ana@example.com>'")
+        return v
+
+    @field_validator("mail_allowlist")
+    @classmethod
+    def _allowlist(cls, v: list[str]) -> list[str]:
+        out = []
+        for entry in v:
+            entry = entry.strip().lower()
+            if not (_plausible_address(entry) or (entry.startswith("@") and _plausible_address("x" + entry))):
+                raise ValueError(f"{entry!r} is neither an address (ana@example.com) nor a domain (@example.com)")
+            out.append(entry)
+        return out
+
+    @model_validator(mode="after")
+    def _mailer_complete(self) -> Settings:
+        if self.mailer == "smtp":
+            missing = [n for n, v in (("JARVIS_SMTP_HOST", self.smtp_host), ("JARVIS_SMTP_FROM", self.smtp_from)) if not v]
+            if missing:
+                raise ValueError(f"JARVIS_MAILER=smtp needs {' and '.join(missing)}")
+        if bool(self.smtp_user) != bool(self.smtp_password):
+            raise ValueError("JARVIS_SMTP_USER and JARVIS_SMTP_PASSWORD go together")
+        return self
+
+    @model_validator(mode="after")
+    def _caller_complete(self) -> Settings:
+        if self.caller == "elevenlabs":
+            missing = [n for n, v in (("JARVIS_ELEVENLABS_API_KEY", self.elevenlabs_api_key),
+                                      ("JARVIS_ELEVENLABS_PHONE_NUMBER_ID", self.elevenlabs_phone_number_id)) if not v]
+            if missing:
+                raise ValueError(f"JARVIS_CALLER=elevenlabs needs {' and '.join(missing)}")
+        return self
+
     @model_validator(mode="after")
     def _document_store_complete(self) -> Settings:
         if self.document_store == "supabase":
@@ -254,6 +322,11 @@ class Settings(BaseSettings):
     @property
     def database_path(self) -> Path:
         return self.home / "jarvis.db"
+
+
+def _plausible_address(addr: str) -> bool:
+    local, at, domain = addr.rpartition("@")
+    return bool(at and local and "." in domain.strip(".") and not any(c.isspace() or c in "<>,;\"" for c in addr))
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from email.message import EmailMessage
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -452,7 +453,8 @@ class ActionStore(Protocol):
 
     def outbox_claim(self, user_id: str, new: NewOutbox, window_s: float) -> tuple[OutboxRecord, bool]:
         """Insert, or return the user's action with the same idempotency key, or with the same args_hash
-        created within window_s (created False). Atomic: two identical calls never both insert."""
+        created within window_s (created False) unless that one ended without acting (failed, cancelled,
+        expired, or pending past its expiry). Atomic: two identical calls never both insert."""
         ...
     def outbox_get(self, user_id: str, action_id: str) -> OutboxRecord | None: ...
     def outbox_transition(self, user_id: str, action_id: str, from_status: Sequence[str], to_status: str,
@@ -469,4 +471,211 @@ class ActionStore(Protocol):
     def set_voice_key_hash(self, user_id: str, key_hash: str) -> None: ...
     def record_voice_key_attempt(self, user_id: str, ok: bool, lock_after: int, lock_seconds: float) -> VoiceKeyState:
         """Reset failures on success; otherwise count one and lock once lock_after is reached."""
+        ...
+
+
+# -- mail -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MailReceipt:
+    provider: str  # outbox | smtp | gmail
+    provider_ref: str | None  # the provider's id for the message (Gmail id, SMTP queue reply, outbox file)
+    delivered: bool  # True only when a real provider accepted it for delivery
+    detail: str  # what happened, in words a person can read
+
+
+class MailError(Exception):
+    """The provider refused or failed; the message is the provider's own, safe to show.
+
+    retryable: worth trying again (HTTP 429/5xx, SMTP 4xx, connection trouble before sending).
+    ambiguous: the provider may have accepted the message anyway (a timeout mid-send): look before resending.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False, ambiguous: bool = False,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.ambiguous = ambiguous
+        self.retry_after = retry_after
+
+
+@runtime_checkable
+class Mailer(Protocol):
+    """Sends one user's RFC 5322 messages (email.message.EmailMessage). Built per user by bootstrap.
+
+    idempotency_key is the outbox action id: stable across retries, for providers that can use one.
+    An adapter may also offer `find_sent(message_id) -> provider_ref | None` (the Message-ID header,
+    angle brackets included) so an action interrupted mid-send can be reconciled instead of resent.
+    """
+
+    provider: str
+
+    def send(self, message: EmailMessage, *, idempotency_key: str) -> MailReceipt: ...
+
+
+# -- calendar -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event to create. `id` is chosen by the caller (from the action id), so a retried insert finds
+    the first one instead of creating a second."""
+
+    id: str  # 32 lower-case hex digits: valid as a Google Calendar event id too
+    title: str
+    start: float  # epoch seconds
+    end: float
+    timezone: str  # IANA name the event is shown in
+    attendees: tuple[str, ...] = ()  # email addresses
+    location: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    id: str  # the provider's reference
+    title: str
+    start: float
+    end: float
+    timezone: str
+    attendees: tuple[str, ...] = ()
+    location: str | None = None
+    description: str | None = None
+    link: str | None = None  # where the provider shows it (Google's htmlLink)
+    created_at: float | None = None
+
+
+class CalendarError(Exception):
+    """The calendar provider failed after retries, or refused the credentials (auth=True). Safe to show."""
+
+    def __init__(self, message: str, *, auth: bool = False) -> None:
+        super().__init__(message)
+        self.auth = auth
+
+
+class Calendar(Protocol):
+    """One user's calendar (local, or Google), built for that user; times are epoch seconds."""
+
+    provider: str
+
+    def insert(self, event: NewEvent) -> str:
+        """Create it and return the provider's reference; the same event id again returns the same event."""
+        ...
+    def get(self, ref: str) -> EventRecord | None: ...
+    def list(self, start: float, end: float, limit: int) -> list[EventRecord]:
+        """Events overlapping [start, end), by start time (recurring events expanded)."""
+        ...
+    def delete(self, ref: str, notify: bool) -> bool:
+        """False when there was no such event. notify: tell the attendees."""
+        ...
+    def busy(self, start: float, end: float) -> list[tuple[float, float]]:
+        """Busy intervals overlapping [start, end) (Google: free/busy, which also sees other calendars)."""
+        ...
+
+
+class CalendarStore(Protocol):
+    """The local calendar's events in the store; every method touches one user's rows only."""
+
+    def calendar_insert(self, user_id: str, event: NewEvent) -> EventRecord:
+        """Insert, or return the user's event with that id unchanged (idempotent)."""
+        ...
+    def calendar_get(self, user_id: str, event_id: str) -> EventRecord | None: ...
+    def calendar_list(self, user_id: str, start: float, end: float, limit: int) -> list[EventRecord]: ...
+    def calendar_delete(self, user_id: str, event_id: str) -> bool: ...
+
+
+# -- calls ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """How one contact's voice agent sounds and behaves (the contact's own configuration)."""
+
+    contact_id: str
+    contact_name: str
+    voice: str | None  # the provider's voice id; None: the configured default
+    personality: str | None
+    language: str | None
+
+
+@dataclass(frozen=True)
+class CallRequest:
+    call_id: str  # the outbox action id: stable across retries; tags the call at the provider
+    to_number: str  # E.164
+    agent_id: str | None
+    purpose: str
+    first_message: str | None
+    language: str | None
+    dynamic_variables: dict[str, str]
+
+
+@dataclass(frozen=True)
+class PlacedCall:
+    placed: bool  # True only when the provider said it is placing the call
+    provider: str
+    ref: str | None  # the provider's conversation id
+    status: str  # not_placed | initiated | in_progress | processing | done | failed
+    message: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CallState:
+    status: str  # initiated | in_progress | processing | done | failed
+    transcript: tuple[dict[str, Any], ...] = ()  # {"role": "agent" | "user", "text": str, "at_seconds": int | None}
+    summary: str | None = None
+    duration_seconds: int | None = None
+    ended_reason: str | None = None
+
+
+class CallerError(Exception):
+    """The provider refused (its message, safe to show) or stayed unavailable after bounded retries."""
+
+
+class Caller(Protocol):
+    """Places phone calls. Built once per process from settings; every method is about one call or agent."""
+
+    provider: str
+    per_contact_agents: bool  # True: each contact gets its own agent (ensure_agent), saved on the contact
+
+    def default_agent(self) -> str | None:
+        """The agent for numbers that are not contacts; CallerError naming the setting when one is needed
+        and none is configured. No network."""
+        ...
+    def ensure_agent(self, spec: AgentSpec) -> str:
+        """Create the contact's agent and return its id (called only when the contact has none yet)."""
+        ...
+    def place(self, request: CallRequest) -> PlacedCall: ...
+    def status(self, ref: str) -> CallState:
+        """Where a placed call stands, with its transcript so far."""
+        ...
+    def find(self, call_id: str) -> PlacedCall | None:
+        """After a crash mid-placement: the call the provider placed for call_id, a PlacedCall with
+        placed False when it surely placed none, or None when it cannot tell."""
+        ...
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """The provider's latest word on a placed call, cached (a finished call's transcript never changes)."""
+
+    call_id: str
+    conversation_id: str
+    status: str
+    transcript: tuple[dict[str, Any], ...]
+    summary: str | None
+    duration_seconds: int | None
+    ended_reason: str | None
+    updated_at: float
+
+
+class CallStore(Protocol):
+    def call_get(self, user_id: str, call_id: str) -> CallRecord | None: ...
+    def call_put(self, user_id: str, record: CallRecord) -> None:
+        """Insert or replace; only for the user's own call_contact action (else nothing is written)."""
+        ...
+    def set_contact_agent(self, user_id: str, contact_id: str, agent_id: str) -> str | None:
+        """Save the agent on the contact unless one is saved already; the contact's agent id afterwards
+        (the first one saved wins a race), or None when the user has no such contact."""
         ...

@@ -62,9 +62,6 @@ class LocalCache:
         _, value = self._entries.pop(k)
         self._bytes -= len(value) + len(k[0]) + len(k[1])
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
 
 class LocalLimiter:
     def __init__(self, max_windows: int = 200_000, *, clock=time.time) -> None:  # noqa: ANN001 - a callable

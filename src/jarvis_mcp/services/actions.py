@@ -102,7 +102,8 @@ class ActionService:
             window_s=0 if key else DERIVED_KEY_WINDOW_S,
         )
         if not created:
-            if record.kind != request.kind or (key and record.arguments != request.arguments):
+            # Compared by hash: the stored arguments went through JSON (a tuple came back a list).
+            if record.kind != request.kind or (key and args_hash(record.kind, record.arguments) != digest):
                 raise InvalidInput("idempotency_key", "was already used for a different action")
             return self._outcome(record, replayed=True)
         if record.status == "pending_confirmation":
@@ -129,7 +130,14 @@ class ActionService:
         return self._outcome(record)
 
     def get(self, action_id: str) -> ActionOutcome:
-        return self._outcome(self._get(action_id))
+        record = self._get(action_id)
+        if record.status in ("queued", "sending") and record.updated_at < time.time() - STALE_AFTER_S:
+            return self.recover(record)  # a crash left it behind: finish it now rather than at the next start
+        return self._outcome(record)
+
+    def check_pending(self, action_id: str) -> None:
+        """Raise what confirming would: not found (also for another user's), not pending, or expired."""
+        self._pending(action_id)
 
     def list(self, limit: int = 50) -> list[ActionOutcome]:
         if not 1 <= limit <= 200:
@@ -147,7 +155,12 @@ class ActionService:
         if record.status == "queued":
             return self._run(record)
         executor = self.executors.get(record.kind)
-        verdict = executor.reconcile(record.id, record.arguments) if hasattr(executor, "reconcile") else None  # type: ignore[union-attr]
+        try:
+            verdict = executor.reconcile(record.id, record.arguments) if hasattr(executor, "reconcile") else None  # type: ignore[union-attr]
+        except Exception:
+            # The provider could not be asked right now: leave the row for a later sweep rather than guess.
+            log.exception("reconciling action %s (%s) failed; left as it is", record.id, record.kind)
+            return self._outcome(self._get(record.id))
         if verdict is None:
             # The provider may or may not have acted; sending again could duplicate it. Say so.
             verdict = ExecutionResult(

@@ -248,9 +248,11 @@ class MemoryService:
         if flt.since is not None and flt.until is not None and flt.since > flt.until:
             raise InvalidInput("since", "must not be later than until")
         # The version is read before ranking: a write landing meanwhile moves it on, never under a stale result.
-        key = self.cache.search_key(self.store.index_version(self.user_id), query, top_k, flt) if self.cache else None
-        if self.cache and (cached := self.cache.get_search(key)) is not None:
-            return cached
+        key = None
+        if self.cache is not None:
+            key = self.cache.search_key(self.store.index_version(self.user_id), query, top_k, flt)
+            if (cached := self.cache.get_search(key)) is not None:
+                return cached
         pool = max(50, top_k * 5)
         vector = self._query_vector(query)
         by_vector = self.index.search(self.user_id, vector, flt, pool)
@@ -280,12 +282,12 @@ class MemoryService:
                 document_uri=f"jarvis://me/documents/{rec.document_id}" if rec.document_id else None,
             ))
         result = SearchResult(query=query, hits=hits)
-        if self.cache:
+        if self.cache is not None:
             self.cache.put_search(key, result)
         return result
 
     def _query_vector(self, query: str):  # noqa: ANN202 - numpy row
-        return self.cache.query_vector(query) if self.cache else self.embedder.embed([query])[0]
+        return self.cache.query_vector(query) if self.cache is not None else self.embedder.embed([query])[0]
 
     def search_mode(self, query: str, top_k: int, mode: str) -> list[str]:
         """Ids ranked by one retriever alone; the retrieval-quality benchmark compares the modes."""

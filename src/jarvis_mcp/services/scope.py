@@ -7,13 +7,16 @@ from functools import cached_property
 
 from jarvis_mcp.config import Settings
 from jarvis_mcp.models import ForgetResult
-from jarvis_mcp.ports import Cache, DocumentStore, Embedder, Limiter, Store, VectorIndex
+from jarvis_mcp.ports import Cache, Caller, DocumentStore, Embedder, Limiter, Store, VectorIndex
 from jarvis_mcp.services.account import AccountService
 from jarvis_mcp.services.actions import ActionService, Executor
+from jarvis_mcp.services.calendar import CalendarFactory, CalendarService, CancelEvent, ScheduleEvent
+from jarvis_mcp.services.calls import CallService
 from jarvis_mcp.services.contact_rules import region_from_locale
 from jarvis_mcp.services.contacts import ContactService, SourceFactory
 from jarvis_mcp.services.credentials import CredentialService, Vault
 from jarvis_mcp.services.documents import DocumentService
+from jarvis_mcp.services.mail import MailerFactory, MailService
 from jarvis_mcp.services.memory import BULK_FORGET, BulkForget, MemoryService
 from jarvis_mcp.services.query_cache import QueryCache
 from jarvis_mcp.services.usage import UsageService
@@ -31,6 +34,9 @@ class UserScope:
     contact_sources: SourceFactory | None = None  # builds a provider (Google People) from credentials
     cache: Cache | None = None  # per-user cache (query vectors, search results, the tier)
     limiter: Limiter | None = None  # usage limits; None: unmetered
+    mailers: MailerFactory | None = None  # builds this user's Mailer (outbox, SMTP, Gmail)
+    calendars: CalendarFactory | None = None  # builds this user's Calendar (local, Google)
+    caller: Caller | None = None  # places phone calls (dry run, ElevenLabs); shared by every user
 
     @cached_property
     def account(self) -> AccountService:
@@ -43,7 +49,7 @@ class UserScope:
             self.user_id, self.store, self.index, self.embedder,
             timezone=user.timezone if user else None, near_duplicate=self.settings.near_duplicate_threshold,
             cache=QueryCache(self.user_id, self.cache, self.embedder, search_ttl=self.settings.search_cache_seconds,
-                             embedding_ttl=self.settings.embedding_cache_seconds) if self.cache else None,
+                             embedding_ttl=self.settings.embedding_cache_seconds) if self.cache is not None else None,
         )
 
     @cached_property
@@ -69,6 +75,20 @@ class UserScope:
                               region=region, sources=self.contact_sources)
 
     @cached_property
+    def mail(self) -> MailService:
+        return MailService.for_scope(self)
+
+    @cached_property
+    def calendar(self) -> CalendarService:
+        return CalendarService.for_scope(self)
+
+    @cached_property
+    def calls(self) -> CallService:
+        if self.caller is None:
+            raise RuntimeError("no caller configured")
+        return CallService(self.user_id, self.store, self.contacts, self.caller)
+
+    @cached_property
     def voice_key(self) -> VoiceKeyService:
         return VoiceKeyService(self.user_id, self.store)  # type: ignore[arg-type]
 
@@ -79,7 +99,9 @@ class UserScope:
 
     def executors(self) -> dict[str, Executor]:
         """One executor per kind of action; ActionService runs them once, after confirmation if sensitive."""
-        return {"forget_memories": BulkForget(self.memory)}
+        return {"forget_memories": BulkForget(self.memory), "send_email": self.mail,
+                "schedule_event": ScheduleEvent(self.calendar), "cancel_event": CancelEvent(self.calendar),
+                **({"call_contact": self.calls} if self.caller is not None else {})}
 
     def forget_memories(self, memory_ids: list[str]) -> ForgetResult:
         """A few ids are forgotten at once; more than BULK_FORGET wait for the user's confirmation."""

@@ -72,6 +72,7 @@ def register(h: Handlers) -> None:
             return actions.confirm(action_id, phrase)
         answer = _answer(person)
         if answer is None:
+            actions.check_pending(action_id)  # a missing, finished or expired action says so first
             raise InvalidInput("phrase", "give the user's voice key phrase (this client cannot show a confirmation dialog)")
         return actions.confirm_by_person(action_id, answer)
 

@@ -16,11 +16,14 @@ import numpy as np
 import psycopg
 from psycopg.types.json import Jsonb
 
+from jarvis_mcp.adapters.postgres.calendar import CalendarTables
+from jarvis_mcp.adapters.postgres.calls import CallTables
 from jarvis_mcp.adapters.postgres.contacts import ContactTables
 from jarvis_mcp.adapters.postgres.database import Database, uuids
 from jarvis_mcp.adapters.postgres.documents import DocumentTables
 from jarvis_mcp.adapters.postgres.limits import LimitTables
 from jarvis_mcp.adapters.postgres.migrate import vector_literal
+from jarvis_mcp.adapters.postgres.outbox import OutboxTables
 from jarvis_mcp.adapters.vector_cache import KIND_CODE, UserMatrix, VectorCache
 from jarvis_mcp.errors import StoreMismatch
 from jarvis_mcp.ports import (
@@ -79,7 +82,7 @@ def filter_sql(flt: MemoryFilter, alias: str = "m") -> tuple[str, list[object]]:
     return "".join(" AND " + w for w in where), params
 
 
-class PostgresStore(DocumentTables, ContactTables, LimitTables):
+class PostgresStore(DocumentTables, ContactTables, LimitTables, OutboxTables, CalendarTables, CallTables):
     def __init__(self, db: Database, *, vector_cache_bytes: int = 2 << 30, vector_schema: str | None = None) -> None:
         self.db = db
         self.cache = VectorCache(vector_cache_bytes)

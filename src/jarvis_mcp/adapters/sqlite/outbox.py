@@ -33,10 +33,13 @@ class OutboxTables:
         now = time.time()
         # IMMEDIATE transaction: the lookup and the insert are one step, so concurrent retries serialise.
         with self.db.transaction() as conn:
+            # A derived match skips actions that ended without acting (failed, cancelled, expired, or a
+            # confirmation past its window): asking again after those must act, not replay them.
             row = conn.execute(
                 f"SELECT {_COLUMNS} FROM outbox WHERE user_id = ? AND (idempotency_key = ? "
-                "OR (args_hash = ? AND created_at >= ?)) ORDER BY created_at LIMIT 1",
-                (user_id, new.idempotency_key, new.args_hash, now - window_s),
+                "OR (args_hash = ? AND created_at >= ? AND status NOT IN ('failed', 'cancelled', 'expired') "
+                "AND NOT (status = 'pending_confirmation' AND expires_at IS NOT NULL AND expires_at <= ?))) ORDER BY created_at LIMIT 1",
+                (user_id, new.idempotency_key, new.args_hash, now - window_s, now),
             ).fetchone()
             if row:
                 return _record(row), False

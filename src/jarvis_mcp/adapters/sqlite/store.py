@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from jarvis_mcp.adapters.sqlite.calendar import CalendarTables
+from jarvis_mcp.adapters.sqlite.calls import CallTables
 from jarvis_mcp.adapters.sqlite.contacts import ContactTables
 from jarvis_mcp.adapters.sqlite.database import Database
 from jarvis_mcp.adapters.sqlite.documents import DocumentTables
@@ -81,7 +83,7 @@ def _user(row: Sequence[object]) -> UserRecord:
     )
 
 
-class SqliteStore(DocumentTables, ContactTables, LimitTables, OutboxTables):
+class SqliteStore(DocumentTables, ContactTables, LimitTables, OutboxTables, CalendarTables, CallTables):
     def __init__(self, path: Path, *, vector_cache_bytes: int = 2 << 30) -> None:
         self.db = Database(path)
         self.cache = VectorCache(vector_cache_bytes)
