@@ -365,3 +365,27 @@ async def test_bob_cannot_list_cancel_replay_or_export_alices_events(client_for)
         theirs = err(await bob.call_tool("get_action", {"action_id": hers["action"]["action_id"]}))
         assert theirs.endswith(f"action not found: {hers['action']['action_id']}")
         assert [e["id"] for e in await events(alice)] == [event_id]
+
+
+def test_the_ics_export_round_trips_zones_and_text() -> None:
+    from jarvis_mcp.ports import EventRecord
+    from jarvis_mcp.services.calendar_ics import to_ics
+
+    def at(*args: int) -> float:
+        return datetime(*args, tzinfo=UTC).timestamp()
+
+    records = [
+        EventRecord("a" * 32, "Summer; with, commas", at(2045, 7, 1, 8), at(2045, 7, 1, 9), "Europe/Madrid",
+                    ("x@example.com", "y@example.com"), description="line 1\nline 2"),
+        EventRecord("b" * 32, "In UTC", at(YEAR, 1, 1, 8), at(YEAR, 1, 1, 9), "UTC"),
+        EventRecord("c" * 32, "Bad zone stored", at(YEAR, 1, 2, 8), at(YEAR, 1, 2, 9), "Nowhere/Land"),
+    ]
+    parsed = ICalendar.from_ical(to_ics(records, now=at(YEAR, 1, 1)))
+    got = {str(e["UID"]): e for e in parsed.walk("VEVENT")}
+    summer = got["a" * 32 + "@jarvis-mcp"]
+    assert str(summer["SUMMARY"]) == "Summer; with, commas" and str(summer["DESCRIPTION"]) == "line 1\nline 2"
+    assert summer.decoded("DTSTART").isoformat() == "2045-07-01T10:00:00+02:00"  # past icalendar's 2038 default
+    assert [str(a) for a in summer["ATTENDEE"]] == ["mailto:x@example.com", "mailto:y@example.com"]
+    assert got["b" * 32 + "@jarvis-mcp"].decoded("DTSTART") == datetime(YEAR, 1, 1, 8, tzinfo=UTC)
+    assert got["c" * 32 + "@jarvis-mcp"].decoded("DTSTART") == datetime(YEAR, 1, 2, 8, tzinfo=UTC)
+    assert [str(tz["TZID"]) for tz in parsed.walk("VTIMEZONE")] == ["Europe/Madrid"]

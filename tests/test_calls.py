@@ -392,7 +392,7 @@ async def test_bob_cannot_reach_alices_calls_or_contacts(client_for) -> None:
         # Her contact's id, name and number mean nothing to Bob.
         for contact in (ana, "Ana Zanzibar"):
             message = error(await bob.call_tool("call_contact", {"contact": contact, "purpose": PURPOSE}))
-            assert message == f"contact not found: {contact}"
+            assert message.endswith(f": contact not found: {contact}")
         as_number = ok(await bob.call_tool("call_contact", {"contact": "+34612345678", "purpose": PURPOSE}))
         assert as_number["contact_id"] is None and as_number["confirmation_required"] is True
         # Replaying her idempotency key makes Bob's own action, not hers.

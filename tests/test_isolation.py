@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import pytest
@@ -516,6 +517,147 @@ async def case_outbox_resource(alice: Client, bob: Client) -> None:
     assert_clean(text)
 
 
+# -- calendar -------------------------------------------------------------------------------------
+
+
+CAL_DAY = f"{date.today().year + 2}-01-15"
+
+
+async def seed_alice_event(alice: Client) -> dict[str, Any]:
+    """An event of Alice's carrying SECRET in every text field; returns the schedule_event receipt."""
+    return ok(await alice.call_tool("schedule_event", {
+        "title": f"{SECRET} summit", "start": f"{CAL_DAY}T10:00", "duration_minutes": 60, "timezone": "Europe/Madrid",
+        "attendees": [f"spy@{SECRET}.example"], "location": f"{SECRET} HQ", "description": f"The {SECRET} plan",
+        "idempotency_key": "cal-key",
+    }))
+
+
+async def case_schedule_event(alice: Client, bob: Client) -> None:
+    hers = await seed_alice_event(alice)
+    # The same key and the same time are Bob's own: his own new event, no conflict with hers, no replay.
+    result = await bob.call_tool("schedule_event", {"title": "Bob's lunch", "start": f"{CAL_DAY}T10:00",
+                                                    "duration_minutes": 60, "timezone": "Europe/Madrid",
+                                                    "check_conflicts": "refuse", "idempotency_key": "cal-key"})
+    his = ok(result)
+    assert his["action"]["replayed"] is False and his["conflicts"] == []
+    assert his["event"]["id"] != hers["event"]["id"] and his["action"]["action_id"] != hers["action"]["action_id"]
+    assert_tool_clean(result, None)
+    listed = ok(await alice.call_tool("list_events", {"start": f"{CAL_DAY}T00:00", "end": f"{CAL_DAY}T23:00"}))
+    assert [e["id"] for e in listed["events"]] == [hers["event"]["id"]]
+
+
+async def case_list_events(alice: Client, bob: Client) -> None:
+    hers = await seed_alice_event(alice)
+    for args in ({}, {"start": f"{CAL_DAY}T00:00", "end": f"{CAL_DAY}T23:00"}, {"start": f"{CAL_DAY}T10:30Z", "limit": 500}):
+        result = await bob.call_tool("list_events", args)
+        assert ok(result)["events"] == []
+        assert_tool_clean(result, None)
+        assert hers["event"]["id"] not in json.dumps(result.structured_content)
+
+
+async def case_cancel_event(alice: Client, bob: Client) -> None:
+    hers = (await seed_alice_event(alice))["event"]["id"]
+    made_up = "0" * 32
+    theirs = await bob.call_tool("cancel_event", {"event_id": hers})
+    invented = await bob.call_tool("cancel_event", {"event_id": made_up})
+    assert theirs.is_error and invented.is_error
+    same_error(theirs.content[0].text, hers, invented.content[0].text, made_up)
+    assert ok(await bob.call_tool("list_actions", {}))["actions"] == []  # nothing was even requested
+    listed = ok(await alice.call_tool("list_events", {"start": f"{CAL_DAY}T00:00", "end": f"{CAL_DAY}T23:00"}))
+    assert [e["id"] for e in listed["events"]] == [hers]
+
+
+async def case_calendar_resource(alice: Client, bob: Client) -> None:
+    hers = (await seed_alice_event(alice))["event"]["id"]
+    text = (await bob.read_resource("jarvis://me/calendar.ics")).contents[0].text
+    assert "BEGIN:VCALENDAR" in text and "VEVENT" not in text and hers not in text
+    assert_clean(text)
+
+
+# -- mail -----------------------------------------------------------------------------------------
+
+
+async def case_send_email(alice: Client, bob: Client) -> None:
+    hers = await seed_alice_contact(alice)
+    doc = await seed_alice_document(alice)
+    args = {"to": [f"Kestrel {SECRET.title()}"], "subject": f"The {SECRET} lease", "body": f"The {SECRET} flat",
+            "attachments": [doc], "idempotency_key": f"{SECRET}-mail"}
+    pending = ok(await alice.call_tool("send_email", args))
+    assert pending["status"] == "pending_confirmation"
+    # Her contact's name finds nothing of hers (not even as a suggestion); her ids read like made-up ones.
+    by_name = await bob.call_tool("send_email", {"to": ["Kestrel"], "subject": "x", "body": "y"})
+    assert by_name.is_error and "no contact is named 'Kestrel'" in by_name.content[0].text
+    assert_clean(by_name.content[0].text)
+    assert hers not in by_name.content[0].text
+    for field, her_id in (("to", hers), ("attachments", doc)):
+        base = {"to": ["bob.friend@example.com"], "subject": "x", "body": "y"}
+        theirs = await bob.call_tool("send_email", {**base, field: [her_id]})
+        made_up = await bob.call_tool("send_email", {**base, field: [MADE_UP_ID]})
+        assert theirs.is_error and made_up.is_error
+        same_error(theirs.content[0].text, her_id, made_up.content[0].text, MADE_UP_ID)
+    # Her idempotency key is Bob's own: his own new action, never a replay of hers.
+    result = await bob.call_tool("send_email", {"to": ["bob.friend@example.com"], "subject": "Lunch", "body": "Noon?",
+                                                "idempotency_key": f"{SECRET}-mail"})
+    his = ok(result)
+    assert his["replayed"] is False and his["action_id"] != pending["action_id"]
+    assert_tool_clean(result, None)
+    for tool in ("get_action", "cancel_action"):
+        theirs = await bob.call_tool(tool, {"action_id": pending["action_id"]})
+        made_up = await bob.call_tool(tool, {"action_id": MADE_UP_ID})
+        same_error(theirs.content[0].text, pending["action_id"], made_up.content[0].text, MADE_UP_ID)
+    assert ok(await alice.call_tool("get_action", {"action_id": pending["action_id"]}))["status"] == "pending_confirmation"
+
+
+# -- calls ----------------------------------------------------------------------------------------
+
+
+async def seed_alice_calls(alice: Client) -> tuple[str, str, str]:
+    """(her contact's id, a call to that contact (dry run), a call to a stranger waiting for confirmation)."""
+    hers = await seed_alice_contact(alice)
+    to_contact = ok(await alice.call_tool("call_contact", {"contact": hers, "purpose": f"Pay the {SECRET} invoice"}))
+    pending = ok(await alice.call_tool("call_contact", {"contact": "+44 20 7946 0958", "purpose": f"Book {SECRET}",
+                                                        "idempotency_key": f"{SECRET}-call"}))
+    assert pending["status"] == "pending_confirmation"
+    return hers, to_contact["call_id"], pending["call_id"]
+
+
+async def case_call_contact(alice: Client, bob: Client) -> None:
+    hers, _, pending = await seed_alice_calls(alice)
+    theirs = await bob.call_tool("call_contact", {"contact": hers, "purpose": "hi"})
+    made_up = await bob.call_tool("call_contact", {"contact": MADE_UP_ID, "purpose": "hi"})
+    assert theirs.is_error and made_up.is_error
+    same_error(theirs.content[0].text, hers, made_up.content[0].text, MADE_UP_ID)
+    by_name = await bob.call_tool("call_contact", {"contact": f"Kestrel {SECRET}", "purpose": "hi"})
+    assert by_name.is_error and "contact not found" in by_name.content[0].text
+    assert hers not in by_name.content[0].text
+    # Her contact's number is, for Bob, a stranger's: his own pending call, nothing of hers in it.
+    result = await bob.call_tool("call_contact", {"contact": "+34 612 999 888", "purpose": "hi"})
+    out = ok(result)
+    assert out["contact_id"] is None and out["contact_name"] is None and out["status"] == "pending_confirmation"
+    assert_tool_clean(result, None)
+    assert hers not in json.dumps(out)
+    # Her idempotency key makes Bob's own action, never a replay of hers.
+    replay = ok(await bob.call_tool("call_contact", {"contact": "+44 20 7946 0958", "purpose": "hi",
+                                                     "idempotency_key": f"{SECRET}-call"}))
+    assert replay["replayed"] is False and replay["call_id"] != pending
+    assert ok(await alice.call_tool("get_call", {"call_id": pending}))["status"] == "pending_confirmation"
+
+
+async def case_get_call(alice: Client, bob: Client) -> None:
+    _, placed, pending = await seed_alice_calls(alice)
+    for call_id in (placed, pending):
+        theirs = await bob.call_tool("get_call", {"call_id": call_id})
+        made_up = await bob.call_tool("get_call", {"call_id": MADE_UP_ID})
+        assert theirs.is_error and made_up.is_error
+        same_error(theirs.content[0].text, call_id, made_up.content[0].text, MADE_UP_ID)
+        assert_clean(theirs.content[0].text)
+    mine = ok(await bob.call_tool("call_contact", {"contact": "+44 20 7946 0958", "purpose": "hi"}))
+    result = await bob.call_tool("get_call", {"call_id": mine["call_id"]})
+    assert ok(result)["purpose"] == "hi"
+    assert_tool_clean(result, None)
+    assert ok(await alice.call_tool("get_call", {"call_id": placed}))["status"] == "not_placed"
+
+
 Case = Callable[[Client, Client], Awaitable[None]]
 
 CASES: dict[str, Case] = {
@@ -554,6 +696,13 @@ CASES: dict[str, Case] = {
     "tool:get_action": case_get_action,
     "tool:list_actions": case_list_actions,
     "resource:jarvis://me/outbox": case_outbox_resource,
+    "tool:schedule_event": case_schedule_event,
+    "tool:list_events": case_list_events,
+    "tool:cancel_event": case_cancel_event,
+    "resource:jarvis://me/calendar.ics": case_calendar_resource,
+    "tool:send_email": case_send_email,
+    "tool:call_contact": case_call_contact,
+    "tool:get_call": case_get_call,
 }
 
 

@@ -451,7 +451,11 @@ def test_recovery_with_the_outbox_keeps_one_copy(alice: UserScope) -> None:
     mailer.send(mail._build(record.id, record.arguments, [], "outbox"), idempotency_key=record.id)  # written, then the crash
     out = actions_for(alice, mail).recover(record)
     assert out.status == "not_delivered" and out.provider_ref == f"outbox/{alice.user_id}/{record.id}.eml"
+    assert out.result["detail"] == NOT_DELIVERED
     assert len(list((home / "outbox").rglob("*.eml"))) == 1
+    unwritten = row(alice, mail, "sending", "crashed before the file")  # the crash came before the write
+    assert actions_for(alice, mail).recover(unwritten).status == "not_delivered"
+    assert len(list((home / "outbox").rglob("*.eml"))) == 2
 
 
 def test_gmail_gets_the_exact_message(alice: UserScope) -> None:

@@ -23,7 +23,16 @@ from jarvis_mcp.adapters.postgres.database import Database
 from jarvis_mcp.bootstrap import open_runtime
 from jarvis_mcp.config import ConfigError, Settings, load_settings
 from jarvis_mcp.errors import StoreMismatch
-from jarvis_mcp.ports import ContactWrite, ConversationRecord, MemoryFilter, NewDocument, NewEvent, NewMemory, NewOutbox
+from jarvis_mcp.ports import (
+    CallRecord,
+    ContactWrite,
+    ConversationRecord,
+    MemoryFilter,
+    NewDocument,
+    NewEvent,
+    NewMemory,
+    NewOutbox,
+)
 
 # Tables any user's rows live in; the rest (global) must hold nothing per user.
 GLOBAL_TABLES = {"meta", "schema_migrations", "app_privileges"}
@@ -74,6 +83,9 @@ def populate(store: PostgresStore, embedder, user: str, tag: str) -> None:
     store.outbox_claim(user, NewOutbox("send_email", f"{tag}-{uuid.uuid4()}", "h", {"to": f"{tag}@example.com"},
                                        f"{tag} email", (), "queued"), 0)
     store.calendar_insert(user, NewEvent(uuid.uuid4().hex, f"{tag}'s dentist", 2e9, 2e9 + 3600, "UTC", (f"{tag}@example.com",)))
+    placed, _ = store.outbox_claim(user, NewOutbox("call_contact", f"{tag}-{uuid.uuid4()}", "h", {"to_number": "+34600000000"},
+                                                   f"{tag} call", (), "sent"), 0)
+    store.call_put(user, CallRecord(placed.id, "conv", "done", ({"role": "user", "text": f"{tag} here"},), None, None, None, 1.0))
 
 
 def as_app(db: PgDatabase, user_id: str | None) -> psycopg.Connection:

@@ -200,3 +200,15 @@ def test_a_limiter_outage_serves_unmetered_and_says_so(runtime, caplog: pytest.L
     with caplog.at_level(logging.ERROR):
         rt.scope_for(user).usage.admit("remember", read_only=False)
     assert "usage limiter unavailable; serving without limits" in caplog.text
+
+
+def test_the_cache_works_from_its_first_lookup(runtime) -> None:
+    # Through the services alone (no tool call has put anything in the cache before): an empty cache is
+    # still a cache.
+    rt = runtime("alice")
+    user = rt.local_user_id()
+    rt.scope_for(user).memory.remember("The recycling goes out on Thursday")
+    for _ in range(2):
+        rt.scope_for(user).memory.search("recycling day")
+    cache = rt.scope_for(user).usage.report().cache
+    assert (cache.search_hits, cache.search_misses, cache.embedding_misses) == (1, 1, 1)

@@ -305,3 +305,49 @@ def test_postgres_rls_holds_for_the_outbox(backend, store_index) -> None:
             conn.execute("DELETE FROM jarvis.outbox")
     assert store.outbox_get(alice, hers.id).status == "queued"
     assert store.voice_key_state(alice) == VoiceKeyState("$argon2id$alice", 0, None)
+
+
+def test_the_action_service_over_the_store(open_store) -> None:
+    """The whole core on each backend: voice key, pending action, a race of two confirmations from two
+    handles (two processes), recovery of what a crash left."""
+    from jarvis_mcp.errors import InvalidInput
+    from jarvis_mcp.services.actions import ActionRequest, ActionService, ExecutionResult
+    from jarvis_mcp.services.voice_key import VoiceKeyError, VoiceKeyService
+
+    class Counting:
+        def __init__(self) -> None:
+            self.calls = 0
+            self.lock = threading.Lock()
+
+        def execute(self, action_id: str, arguments: dict[str, Any]) -> ExecutionResult:
+            with self.lock:
+                self.calls += 1
+            time.sleep(0.05)
+            return ExecutionResult(status="sent", provider="test", provider_ref=f"ref-{action_id}")
+
+    one, _ = open_store()
+    two, _ = open_store()
+    alice = new_user(one)
+    counter = Counting()
+    services = [ActionService(alice, s, {"send_email": counter}, VoiceKeyService(alice, s)) for s in (one, two)]
+    services[0].voice_key.set("Mi perro, se llama TRUENO!")
+    assert one.voice_key_state(alice).hash.startswith("$argon2id$")
+    pending = services[0].submit(ActionRequest("send_email", {"to": "x@example.com"}, "Email x", sensitive=("new",)))
+    assert pending.status == "pending_confirmation"
+    with pytest.raises(VoiceKeyError, match="4 attempts left"):
+        services[1].confirm(pending.action_id, "el gato se llama nube")
+
+    def confirm(i: int) -> Any:
+        try:
+            return services[i % 2].confirm(pending.action_id, "mi perro se llama trueno")
+        except InvalidInput as exc:
+            return exc.field
+
+    results = run_together(2, confirm)
+    assert sorted(r if isinstance(r, str) else r.status for r in results) == ["action_id", "sent"]
+    assert counter.calls == 1 and one.voice_key_state(alice).failures == 0
+    assert services[1].get(pending.action_id).provider_ref == f"ref-{pending.action_id}"
+
+    row, _ = one.outbox_claim(alice, new(arguments={"crash": 1}), 0)
+    assert services[1].recover(row).status == "sent" and services[0].recover(row).status == "sent"
+    assert counter.calls == 2

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from icalendar import Calendar, Event, vCalAddress
@@ -45,6 +45,10 @@ def to_ics(events: Sequence[EventRecord], *, now: float) -> str:
         for email in e.attendees:
             item.add("attendee", vCalAddress(f"mailto:{email}"), encode=False)
         cal.add_component(item)
-    # Each TZID used above needs its VTIMEZONE for the file to be self-contained (RFC 5545 §3.6.5).
-    cal.add_missing_timezones()
+    if events:
+        # Each TZID used above needs its VTIMEZONE for the file to be self-contained (RFC 5545 §3.6.5),
+        # with the transitions of the years the events span (icalendar's default stops at 2038).
+        first = datetime.fromtimestamp(min(e.start for e in events), UTC).date() - timedelta(days=1)
+        last = datetime.fromtimestamp(max(e.end for e in events), UTC).date() + timedelta(days=1)
+        cal.add_missing_timezones(first_date=first, last_date=last)
     return cal.to_ical().decode("utf-8")

@@ -287,7 +287,8 @@ def _phone_of(record: ContactRecord) -> str:
 
 
 def _listed(records: Any) -> str:
-    return "; ".join(f"{r.name}{f' ({r.company})' if r.company else ''} (id {r.id})" for r in records)
+    ordered = sorted(records, key=lambda r: (fold(r.name), fold(r.company or ""), r.id))
+    return "; ".join(f"{r.name}{f' ({r.company})' if r.company else ''} (id {r.id})" for r in ordered)
 
 
 def _verdict(placed: PlacedCall, arguments: dict[str, Any], agent_id: str | None) -> ExecutionResult:

@@ -245,9 +245,10 @@ class MailService:
         return body.replace("\r\n", "\n").replace("\r", "\n")
 
     def _recipients(self, to: Sequence[str], cc: Sequence[str] | None, bcc: Sequence[str] | None) -> list[Recipient]:
+        to, cc, bcc = ([x] if isinstance(x, str) else list(x or ()) for x in (to, cc, bcc))
         if not to:
             raise InvalidInput("to", "give at least one recipient (an email address or a contact's name)")
-        given = [("to", t) for t in to] + [("cc", c) for c in cc or ()] + [("bcc", b) for b in bcc or ()]
+        given = [("to", t) for t in to] + [("cc", c) for c in cc] + [("bcc", b) for b in bcc]
         if len(given) > MAX_RECIPIENTS:
             raise InvalidInput("to", f"at most {MAX_RECIPIENTS} recipients in all (to, cc and bcc)")
         out: list[Recipient] = []
@@ -363,13 +364,17 @@ class MailService:
     def reconcile(self, action_id: str, arguments: dict[str, Any]) -> ExecutionResult | None:
         try:
             mailer = self._mailer()
-            if getattr(mailer, "idempotent", False):  # sending again with the same key cannot duplicate it
-                return self.execute(action_id, arguments)
-            find = getattr(mailer, "find_sent", None)
-            ref = find(message_id_for(action_id)) if find else None
-        except Exception:  # recovery must go on with the other actions; "cannot tell" is the safe answer
-            log.warning("could not reconcile email action %s", action_id, exc_info=True)
+        except Exception:  # recovery goes on with the other actions; "cannot tell" is the safe answer
+            log.warning("no mailer to reconcile email action %s with", action_id, exc_info=True)
             return None
+        if getattr(mailer, "idempotent", False):
+            # Sending again with the same key cannot duplicate it (the outbox keeps one file per action).
+            try:
+                return self.execute(action_id, arguments)
+            except JarvisError as exc:
+                return ExecutionResult(status="failed", provider=mailer.provider, error=str(exc))
+        find = getattr(mailer, "find_sent", None)
+        ref = self._look_up(find, message_id_for(action_id))
         if ref is None:
             return None
         receipt = MailReceipt(mailer.provider, ref, True, "the provider has it: it was sent before the interruption")
@@ -468,11 +473,12 @@ class MailService:
 
     @staticmethod
     def _look_up(find: Callable[[str], str | None] | None, message_id: str) -> str | None:
+        """The provider's reference for a message it has, None when it has none or cannot say."""
         if find is None:
             return None
         try:
             return find(message_id)
-        except MailError as exc:
+        except Exception as exc:
             log.info("could not look the message up after an interrupted send: %s", exc)
             return None
 
