@@ -126,8 +126,8 @@ async def case_forget(alice: Client, bob: Client) -> None:
     data = await seed_alice(alice)
     hers = ok(await bob.call_tool("forget", {"memory_ids": [data.memory_id]}))
     made_up = ok(await bob.call_tool("forget", {"memory_ids": [MADE_UP_ID]}))
-    assert hers == {"forgotten": [], "not_found": [data.memory_id]}
-    assert made_up == {"forgotten": [], "not_found": [MADE_UP_ID]}
+    assert hers == {"forgotten": [], "not_found": [data.memory_id], "confirmation": None}
+    assert made_up == {"forgotten": [], "not_found": [MADE_UP_ID], "confirmation": None}
     still = await alice.read_resource(f"jarvis://me/memories/{data.memory_id}")
     assert json.loads(still.contents[0].text)["id"] == data.memory_id
     assert len(ok(await alice.call_tool("search_memory", {"query": SECRET, "top_k": 50}))["hits"]) == 4

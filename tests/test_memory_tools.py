@@ -296,7 +296,7 @@ async def test_forget_removes_everywhere(client_for) -> None:
         assert len((await search(c, "Kestrel plumbing invoice", top_k=5))["hits"]) == 2
 
         out = ok(await c.call_tool("forget", {"memory_ids": [gone["id"], "no-such-id", gone["id"]]}))
-        assert out == {"forgotten": [gone["id"]], "not_found": ["no-such-id"]}
+        assert out == {"forgotten": [gone["id"]], "not_found": ["no-such-id"], "confirmation": None}
 
         hits = (await search(c, "Kestrel plumbing invoice INV-77", top_k=5))["hits"]
         assert [h["id"] for h in hits] == [kept["id"]]
@@ -305,7 +305,7 @@ async def test_forget_removes_everywhere(client_for) -> None:
         assert await memory_count(c) == 1
 
         again = ok(await c.call_tool("forget", {"memory_ids": [gone["id"]]}))
-        assert again == {"forgotten": [], "not_found": [gone["id"]]}
+        assert again == {"forgotten": [], "not_found": [gone["id"]], "confirmation": None}
         # The text can be remembered anew once forgotten.
         assert (await remember(c, "Invoice INV-77 from Kestrel Plumbing"))["created"] is True
 

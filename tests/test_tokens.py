@@ -18,7 +18,13 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from jarvis_mcp.config import Settings
-from jarvis_mcp.tokens import DEFAULT_AUDIENCE, JwtVerifier, identity_from_access_token, issue_token, parse_ttl
+from jarvis_mcp.tokens import (
+    DEFAULT_AUDIENCE,
+    JwtVerifier,
+    identity_from_access_token,
+    issue_token,
+    parse_ttl,
+)
 
 SECRET = "s" * 32
 AUD = "http://127.0.0.1:8765/mcp"

@@ -257,12 +257,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--queries", type=int, default=200)
     p.add_argument("--json", type=Path, help="also write the results here")
     p.add_argument("--only", choices=["ingest", "search"], help="run one half only")
+    p.add_argument("--threads", type=int, help="onnxruntime threads (default: the embedder's own, up to 4)")
     args = p.parse_args(argv)
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
-    embedder = OnnxMiniLMEmbedder()
+    embedder = OnnxMiniLMEmbedder(threads=args.threads)
     embedder.embed(["warm up"])
     results: dict[str, Any] = {"machine": f"{platform.processor() or platform.machine()}, load {load_average()}"}
     if args.only != "search":

@@ -134,13 +134,15 @@ class ElevenLabsCaller:
                             to_number=request.to_number, conversation_initiation_client_data=data,
                             request_options=options)
 
+        deadline = time.monotonic() + self.budget_s  # lookups included: one budget for the whole placement
+
         def already_placed() -> PlacedCall | None:
-            found = self.find(request.call_id)
+            found = self._find(request.call_id, deadline)
             if found is None:
                 raise CallerError(UNCERTAIN)
             return found if found.placed else None
 
-        answer = self._retrying("placing the call", send, before_resend=already_placed)
+        answer = self._retrying("placing the call", send, before_resend=already_placed, deadline=deadline)
         if isinstance(answer, PlacedCall):
             return answer
         if not answer.success:
@@ -168,9 +170,12 @@ class ElevenLabsCaller:
         )
 
     def find(self, call_id: str) -> PlacedCall | None:
+        return self._find(call_id, None)
+
+    def _find(self, call_id: str, deadline: float | None) -> PlacedCall | None:
         try:
             page = self._retrying("looking the call up", lambda options: self.client.conversational_ai.conversations.list(
-                user_id=call_id, page_size=1, request_options=options))
+                user_id=call_id, page_size=1, request_options=options), deadline=deadline)
         except CallerError as exc:
             log.warning("cannot tell whether call %s was placed: %s", call_id, exc)
             return None
@@ -199,10 +204,11 @@ class ElevenLabsCaller:
         return self._route
 
     def _retrying(self, what: str, send: Callable[[dict[str, Any]], T],
-                  before_resend: Callable[[], PlacedCall | None] | None = None) -> T | PlacedCall:
+                  before_resend: Callable[[], PlacedCall | None] | None = None,
+                  deadline: float | None = None) -> T | PlacedCall:
         """send(request_options) with bounded retries, backoff and jitter. A 4xx is final, with ElevenLabs'
         message. Where the provider may have acted (before_resend given), ask it before sending again."""
-        deadline = time.monotonic() + self.budget_s
+        deadline = deadline if deadline is not None else time.monotonic() + self.budget_s
         options: dict[str, Any] = {"max_retries": 0, "timeout_in_seconds": self.request_timeout_s}
         attempt = 0
         while True:

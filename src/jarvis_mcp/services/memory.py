@@ -7,8 +7,8 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -33,8 +33,8 @@ from jarvis_mcp.ports import (
     Store,
     VectorIndex,
 )
-from jarvis_mcp.services.query_cache import QueryCache
 from jarvis_mcp.services.actions import ActionRequest, ExecutionResult
+from jarvis_mcp.services.query_cache import QueryCache
 from jarvis_mcp.services.text import (
     clean_tags,
     clean_text,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -21,6 +22,23 @@ from jarvis_mcp.services.memory import BULK_FORGET, BulkForget, MemoryService
 from jarvis_mcp.services.query_cache import QueryCache
 from jarvis_mcp.services.usage import UsageService
 from jarvis_mcp.services.voice_key import VoiceKeyService
+
+
+class LazyExecutors(Mapping[str, "Executor"]):
+    def __init__(self, factories: dict[str, Callable[[], Executor]]) -> None:
+        self._factories = factories
+        self._built: dict[str, Executor] = {}
+
+    def __getitem__(self, kind: str) -> Executor:
+        if kind not in self._built:
+            self._built[kind] = self._factories[kind]()
+        return self._built[kind]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._factories)
+
+    def __len__(self) -> int:
+        return len(self._factories)
 
 
 @dataclass
@@ -97,11 +115,18 @@ class UserScope:
         return ActionService(self.user_id, self.store, self.executors(), self.voice_key,  # type: ignore[arg-type]
                              always_confirm=tuple(self.settings.always_confirm))
 
-    def executors(self) -> dict[str, Executor]:
-        """One executor per kind of action; ActionService runs them once, after confirmation if sensitive."""
-        return {"forget_memories": BulkForget(self.memory), "send_email": self.mail,
-                "schedule_event": ScheduleEvent(self.calendar), "cancel_event": CancelEvent(self.calendar),
-                **({"call_contact": self.calls} if self.caller is not None else {})}
+    def executors(self) -> Mapping[str, Executor]:
+        """One executor per kind of action; ActionService runs them once, after confirmation if sensitive.
+        Each is built only when its kind runs, so one feature's wiring can never stop another's actions."""
+        factories: dict[str, Callable[[], Executor]] = {
+            "forget_memories": lambda: BulkForget(self.memory),
+            "send_email": lambda: self.mail,
+            "schedule_event": lambda: ScheduleEvent(self.calendar),
+            "cancel_event": lambda: CancelEvent(self.calendar),
+        }
+        if self.caller is not None:
+            factories["call_contact"] = lambda: self.calls
+        return LazyExecutors(factories)
 
     def forget_memories(self, memory_ids: list[str]) -> ForgetResult:
         """A few ids are forgotten at once; more than BULK_FORGET wait for the user's confirmation."""
