@@ -10,15 +10,20 @@ import pytest
 
 from jarvis_mcp.errors import InvalidInput
 from jarvis_mcp.ports import MemoryFilter, MemoryRecord
-from jarvis_mcp.services.memory import RRF_K, MemoryInput, MemoryService
+import math
+
+from jarvis_mcp.services.memory import KEYWORD_WEIGHT, MemoryInput, MemoryService
 
 
 class FixedRetrievers:
     """A store and an index whose rankings are given, recording the filters they are asked with."""
 
-    def __init__(self, by_vector: list[tuple[int, float]], by_keyword: list[int]) -> None:
+    def __init__(self, by_vector: list[tuple[int, float]], by_keyword: list[int],
+                 texts: dict[int, str] | None = None, stats: tuple[int, dict[str, int]] = (0, {})) -> None:
         self.by_vector = by_vector
         self.by_keyword = by_keyword
+        self.texts = texts or {}
+        self.stats = stats
         self.filters: list[tuple[str, MemoryFilter]] = []
 
     def search(self, user_id: str, vector: np.ndarray, flt: MemoryFilter, limit: int) -> list[tuple[int, float]]:
@@ -30,24 +35,37 @@ class FixedRetrievers:
         return self.by_keyword[:limit]
 
     def memories_by_seq(self, user_id: str, seqs: Sequence[int]) -> list[MemoryRecord]:
-        return [MemoryRecord(seq=s, id=f"m{s}", kind="note", text=f"text {s}", tags=(), occurred_at=None,
-                             created_at=1_700_000_000.0) for s in seqs]
+        return [MemoryRecord(seq=s, id=f"m{s}", kind="note", text=self.texts.get(s, f"text {s}"), tags=(),
+                             occurred_at=None, created_at=1_700_000_000.0) for s in seqs]
+
+    def keyword_stats(self, user_id: str, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
+        return self.stats
 
 
-def fixed_service(embedder, by_vector: list[tuple[int, float]], by_keyword: list[int]) -> tuple[MemoryService, FixedRetrievers]:
-    fake = FixedRetrievers(by_vector, by_keyword)
+def fixed_service(embedder, by_vector: list[tuple[int, float]], by_keyword: list[int],
+                  **kwargs) -> tuple[MemoryService, FixedRetrievers]:
+    fake = FixedRetrievers(by_vector, by_keyword, **kwargs)
     return MemoryService("u1", fake, fake, embedder, timezone=None, near_duplicate=0.92), fake  # type: ignore[arg-type]
 
 
-def test_rrf_puts_an_item_found_by_both_retrievers_first(embedder) -> None:
-    service, _ = fixed_service(embedder, by_vector=[(1, 0.9), (2, 0.8), (3, 0.7)], by_keyword=[4, 3, 5])
-    hits = service.search("anything", top_k=5).hits
-    assert [h.id for h in hits] == ["m3", "m1", "m4", "m2", "m5"]
-    top = hits[0]
-    assert (top.vector_rank, top.keyword_rank, top.similarity) == (3, 2, 0.7)
-    assert top.score == round(1 / (RRF_K + 3) + 1 / (RRF_K + 2), 6)
-    assert hits[1].keyword_rank is None and hits[2].vector_rank is None and hits[2].similarity is None
-    assert [h.id for h in service.search("anything", top_k=2).hits] == ["m3", "m1"]
+def test_a_rare_query_word_outweighs_a_closer_vector_hit_and_a_common_word_does_not(embedder) -> None:
+    texts = {1: "notes from the weekly meeting", 2: "lunch plans", 3: "zephyrine called about the lease",
+             4: "another meeting moved"}
+    service, _ = fixed_service(
+        embedder, by_vector=[(1, 0.50), (2, 0.45), (3, 0.30)], by_keyword=[3, 4, 1], texts=texts,
+        stats=(1000, {"zephyrine": 1, "meeting": 500}),
+    )
+    hits = service.search("zephyrine meeting", top_k=5).hits
+    assert [h.id for h in hits] == ["m1", "m3", "m2", "m4"]
+    rare, common = math.log(1001 / 1.5), math.log(1001 / 500.5)
+    share_of_rare = rare / (rare + common)
+    by_id = {h.id: h for h in hits}
+    assert by_id["m3"].score == round(0.30 + KEYWORD_WEIGHT * share_of_rare, 6)
+    assert by_id["m1"].score == round(0.50 + KEYWORD_WEIGHT * (1 - share_of_rare), 6)
+    assert (by_id["m3"].vector_rank, by_id["m3"].keyword_rank, by_id["m3"].similarity) == (3, 1, 0.3)
+    # Found by keywords alone: no similarity, ranked by its (weak, common-word) keyword evidence only.
+    assert by_id["m4"].vector_rank is None and by_id["m4"].similarity is None
+    assert [h.id for h in service.search("zephyrine meeting", top_k=2).hits] == ["m1", "m3"]
 
 
 def test_filters_go_to_both_retrievers(embedder) -> None:

@@ -12,9 +12,9 @@ whether any answering turn is in the first five. hybrid's top 5 is its top 10 cu
 each retriever for the same pool (50) at top_k 5 and 10.
 
 --distractors N first stores N synthetic memories (bench_common's generator, real embeddings) for the
-same user, so the labelled turns have to be found among unrelated ones. The sensitivity table re-fuses
-the two retrievers' lists outside the service (same reciprocal-rank formula as MemoryService.search)
-for other RRF constants and pool sizes: it is there to explain the result, not to pick a winner on
+same user, so the labelled turns have to be found among unrelated ones. The sensitivity table re-runs
+hybrid through the service with other keyword weights (the service's KEYWORD_WEIGHT, and plain
+reciprocal rank fusion for comparison): it is there to explain the result, not to pick a winner on
 this set.
 """
 
@@ -39,7 +39,8 @@ from jarvis_mcp.bootstrap import open_runtime
 from jarvis_mcp.config import Settings
 from jarvis_mcp.ports import MemoryFilter
 from jarvis_mcp.server import build_server
-from jarvis_mcp.services.memory import RRF_K, MemoryInput
+from jarvis_mcp.services import memory as memory_module
+from jarvis_mcp.services.memory import KEYWORD_WEIGHT, MemoryInput
 from jarvis_mcp.services.text import keyword_terms
 
 DATASET = Path(__file__).resolve().parent.parent / "resources" / "eval" / "conversations.json"
@@ -91,18 +92,16 @@ def mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
-def fuse(by_vector: list[int], by_keyword: list[int], k: float, pool: int, top: int,
-         keyword_weight: float = 1.0) -> list[int]:
-    # The formula of MemoryService.search (weight 1), with k, the pool and the keyword list's weight as parameters.
+def rrf(by_vector: list[int], by_keyword: list[int], top: int, k: int = 60) -> list[int]:
+    """Plain reciprocal rank fusion of the two lists, equal weights: the usual baseline."""
     fused: dict[int, float] = {}
-    for ranking, weight in ((by_vector[:pool], 1.0), (by_keyword[:pool], keyword_weight)):
+    for ranking in (by_vector, by_keyword):
         for rank, seq in enumerate(ranking):
-            fused[seq] = fused.get(seq, 0.0) + weight / (k + rank + 1)
+            fused[seq] = fused.get(seq, 0.0) + 1.0 / (k + rank + 1)
     return sorted(fused, key=fused.__getitem__, reverse=True)[:top]
 
 
-SENSITIVITY = [(k, pool, 1.0) for k in (1, 5, 10, 20, 30, 60, 100) for pool in (10, 20, 50, 200)] + [
-    (60, pool, w) for w in (0.75, 0.5, 0.25) for pool in (10, 20, 50, 200)]
+WEIGHTS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
 
 
 def evaluate(settings: Settings, embedder: OnnxMiniLMEmbedder, data: dict[str, Any],
@@ -128,21 +127,29 @@ def evaluate(settings: Settings, embedder: OnnxMiniLMEmbedder, data: dict[str, A
                 ids = memory.search_mode(q["query"], DEPTH, mode)
                 row[mode] = rank_scores([where.get(i) for i in ids], relevant)  # type: ignore[arg-type]
             per_question.append(row)
-            vec = [s for s, _ in runtime.index.search(uid, embedder.embed([q["query"]])[0], MemoryFilter(), 200)]
-            kw = runtime.store.keyword_search(uid, keyword_terms(q["query"]), MemoryFilter(), 200)
+            vec = [s for s, _ in runtime.index.search(uid, embedder.embed([q["query"]])[0], MemoryFilter(), 50)]
+            kw = runtime.store.keyword_search(uid, keyword_terms(q["query"]), MemoryFilter(), 50)
             raw_lists.append((vec, kw))
         sensitivity = []
-        for k, pool, weight in SENSITIVITY:
-            scores = []
-            for q, (vec, kw) in zip(data["questions"], raw_lists, strict=True):
-                ranked = [seq_where.get(s) for s in fuse(vec, kw, k, pool, DEPTH, weight)]
-                scores.append(rank_scores(ranked, {tuple(a) for a in q["answers"]}))
-            sensitivity.append({"k": k, "pool": pool, "keyword_weight": weight,
-                                "recall@5": mean([s["recall@5"] for s in scores]),
-                                "mrr@10": mean([s["mrr@10"] for s in scores])})
+        id_of = {rec.seq: rec.id for rec in runtime.store.memories_by_id(uid, list(where))}
+        for weight in WEIGHTS:
+            memory_module.KEYWORD_WEIGHT = weight
+            try:
+                scores = [rank_scores([where.get(i) for i in memory.search_mode(q["query"], DEPTH, "hybrid")],
+                                      {tuple(a) for a in q["answers"]}) for q in data["questions"]]  # type: ignore[misc]
+            finally:
+                memory_module.KEYWORD_WEIGHT = KEYWORD_WEIGHT
+            sensitivity.append({"fusion": f"cosine + {weight} x keyword evidence", **_means(scores)})
+        scores = [rank_scores([where.get(id_of.get(s)) for s in rrf(vec, kw, DEPTH)], {tuple(a) for a in q["answers"]})  # type: ignore[misc]
+                  for q, (vec, kw) in zip(data["questions"], raw_lists, strict=True)]
+        sensitivity.append({"fusion": "reciprocal rank fusion (k=60, equal weights)", **_means(scores)})
         return {"per_question": per_question, "sensitivity": sensitivity}
     finally:
         runtime.close()
+
+
+def _means(scores: list[dict[str, float]]) -> dict[str, float]:
+    return {"recall@5": mean([s["recall@5"] for s in scores]), "mrr@10": mean([s["mrr@10"] for s in scores])}
 
 
 def summarise(per_question: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
@@ -159,7 +166,7 @@ def report(result: dict[str, Any]) -> str:
     summary = result["summary"]
     lines = [f"Command: `{result['command']}`  ",
              f"{result['turns']} turns in {result['conversations']} conversations, {result['questions']} questions, "
-             f"{result['distractors']} distractor memories; embedder {result['embedder']}; RRF k={RRF_K}.\n"]
+             f"{result['distractors']} distractor memories; embedder {result['embedder']}; keyword weight {KEYWORD_WEIGHT}.\n"]
     rows = []
     for group in ("all", *TYPES):
         for mode in MODES:
@@ -171,18 +178,10 @@ def report(result: dict[str, Any]) -> str:
                 for metric in ("recall@5", "mrr@10"))
     lines.append("")
     lines.append(f"hybrid beats both single retrievers on recall@5 and MRR@10 overall: {'yes' if beats else 'NO'}")
-    sens = result["sensitivity"]
-    cell = {(s["k"], s["pool"], s["keyword_weight"]): f"{s['recall@5']:.3f} / {s['mrr@10']:.3f}" for s in sens}
-    pools = sorted({s["pool"] for s in sens})
-    lines.append("\nSensitivity: the two lists re-fused outside the service, recall@5 / MRR@10 over all questions "
-                 f"(the service: k={RRF_K}, pool 50, equal weights).\n")
-    ks = sorted({s["k"] for s in sens if s["keyword_weight"] == 1.0})
-    lines.append(markdown_table(["RRF k (equal weights)", *[f"pool {p}" for p in pools]],
-                                [(k, *[cell[(k, p, 1.0)] for p in pools]) for k in ks]))
-    lines.append("")
-    weights = sorted({s["keyword_weight"] for s in sens}, reverse=True)
-    lines.append(markdown_table([f"keyword weight (k={RRF_K})", *[f"pool {p}" for p in pools]],
-                                [(w, *[cell[(RRF_K, p, w)] for p in pools]) for w in weights]))
+    lines.append(f"\nSensitivity: hybrid with other fusions, recall@5 / MRR@10 over all questions (the service: "
+                 f"cosine + {KEYWORD_WEIGHT} x keyword evidence).\n")
+    lines.append(markdown_table(["fusion", "recall@5", "MRR@10"],
+                                [(s["fusion"], f"{s['recall@5']:.3f}", f"{s['mrr@10']:.3f}") for s in result["sensitivity"]]))
     return "\n".join(lines)
 
 
@@ -202,14 +201,15 @@ def main(argv: list[str] | None = None) -> int:
     data = load_dataset(args.dataset)
     embedder = OnnxMiniLMEmbedder()
     with tempfile.TemporaryDirectory(prefix="jarvis-eval-") as tmp:
-        settings = Settings(home=Path(tmp), user=USER, log_level="WARNING")
+        # No result cache: every ranking below must be computed, not replayed from an earlier weight.
+        settings = Settings(home=Path(tmp), user=USER, log_level="WARNING", cache_mb=0)
         where = asyncio.run(log_conversations(settings, embedder, data["conversations"]))
         evaluated = evaluate(settings, embedder, data, where, args.distractors)
     result = {
         "command": " ".join([".venv/bin/python", "tools/retrieval_eval.py", *(argv if argv is not None else sys.argv[1:])]),
         "load_average": load_average(),
         "embedder": embedder.model_id,
-        "rrf_k": RRF_K,
+        "keyword_weight": KEYWORD_WEIGHT,
         "conversations": len(data["conversations"]),
         "turns": sum(len(c["turns"]) for c in data["conversations"]),
         "questions": len(data["questions"]),

@@ -52,7 +52,7 @@ class MemoryHit(BaseModel):
     tags: list[str]
     occurred_at: datetime | None = None
     created_at: datetime
-    score: float = Field(description="Fused relevance (reciprocal rank fusion); higher is better.")
+    score: float = Field(description="Relevance: cosine similarity plus weighted keyword evidence; higher is better.")
     similarity: float | None = Field(None, description="Cosine similarity to the query.")
     vector_rank: int | None = None
     keyword_rank: int | None = None

@@ -272,6 +272,24 @@ class PostgresStore(DocumentTables, ContactTables, LimitTables, OutboxTables, Ca
                 matrix.remove(np.array(sorted(int(r[0]) for r in rows), np.int64))
         return [str(r[1]) for r in rows]
 
+    def keyword_stats(self, user_id: str, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
+        # Per-user document frequencies; one scalar subquery per word so each can use the GIN index.
+        terms = [t for t in dict.fromkeys(fold(t) for t in terms) if t]
+        if not terms:
+            return 0, {}
+        counts = ", ".join(
+            "(SELECT count(*) FROM jarvis.memories WHERE user_id = %s AND tsv @@ plainto_tsquery('simple', %s))"
+            for _ in terms
+        )
+        params: list[object] = [user_id]
+        for t in terms:
+            params += [user_id, t]
+        with self.db.session(user_id) as conn:
+            row = conn.execute(
+                f"SELECT (SELECT count(*) FROM jarvis.memories WHERE user_id = %s), {counts}", params
+            ).fetchone()
+        return int(row[0]), {t: int(c) for t, c in zip(terms, row[1:], strict=True)}
+
     def keyword_search(self, user_id: str, terms: Sequence[str], flt: MemoryFilter, limit: int) -> list[int]:
         terms = [t for t in dict.fromkeys(fold(t) for t in terms) if t]
         if not terms:

@@ -298,6 +298,18 @@ class SqliteStore(DocumentTables, ContactTables, LimitTables, OutboxTables, Cale
                 matrix.remove(np.array(sorted(seqs), np.int64))
         return [str(r[1]) for r in rows]
 
+    def keyword_stats(self, user_id: str, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
+        # Corpus-wide statistics, as FTS5's own bm25 uses: O(1) per term, where per-user counts would scan
+        # the user's whole posting list. They only weigh the query's words; no row of anyone else is read.
+        if not terms:
+            return 0, {}
+        conn = self.db.conn
+        total = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'memories'").fetchone()
+        rows = conn.execute(
+            f"SELECT term, doc FROM memories_fts_vocab WHERE term IN ({_marks(len(terms))})", tuple(terms)
+        )
+        return (int(total[0]) if total else 0), {str(t): int(d) for t, d in rows}
+
     def keyword_search(self, user_id: str, terms: Sequence[str], flt: MemoryFilter, limit: int) -> list[int]:
         if not terms:
             return []
