@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -10,8 +11,6 @@ import pytest
 
 from jarvis_mcp.errors import InvalidInput
 from jarvis_mcp.ports import MemoryFilter, MemoryRecord
-import math
-
 from jarvis_mcp.services.memory import KEYWORD_WEIGHT, MemoryInput, MemoryService
 
 
