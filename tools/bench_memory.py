@@ -453,7 +453,8 @@ def main(argv: list[str] | None = None) -> int:
             log(f"size {size:,} (+{args.other_users} users x {other_size:,}) in {home}")
             entry: dict[str, Any] = {"population": populate(home, size, args.other_users, other_size, embedder.dim,
                                                             embedder.model_id, log)}
-            settings = Settings(home=home, user=MEASURED_USER, log_level="WARNING")
+            # No result cache: every search is computed (tools/bench_cache.py measures the cache).
+            settings = Settings(home=home, user=MEASURED_USER, log_level="WARNING", cache_mb=0)
             fresh = synthetic_memories(2 * WARMUP + args.remembers + 50 + args.bulk, seed=424242 + size, variant="new")
             texts = [f"{m.text} [bench {i}]" for i, m in enumerate(fresh)]
             added: list[str] = []
