@@ -56,6 +56,7 @@ MAX_TURNS = 500
 #: every value from 0.1 to 0.5 gave hybrid the best recall@5; plain reciprocal rank fusion did worse than
 #: vectors alone, because on paraphrased questions the keyword list is mostly noise yet weighs as much.
 KEYWORD_WEIGHT = 0.2
+EVIDENCE_POOL = 20
 _WORDS = re.compile(r"\w+")
 
 
@@ -265,11 +266,14 @@ class MemoryService:
         terms = keyword_terms(query)
         by_keyword = self.store.keyword_search(self.user_id, terms, flt, pool)
         sims = dict(by_vector)
-        candidates = {r.seq: r for r in self.store.memories_by_seq(self.user_id, list({*sims, *by_keyword}))}
-        evidence = self._keyword_evidence(terms, candidates.values()) if by_keyword else {}
-        scores = {seq: sims.get(seq, 0.0) + KEYWORD_WEIGHT * evidence.get(seq, 0.0) for seq in candidates}
+        # Keyword evidence for the best keyword hits only: bm25 already puts rare-word matches first, and
+        # reading every candidate's text would cost more than the rest of the search.
+        records = {r.seq: r for r in self.store.memories_by_seq(self.user_id, by_keyword[:EVIDENCE_POOL])}
+        evidence = self._keyword_evidence(terms, records.values()) if records else {}
+        scores = {seq: sims.get(seq, 0.0) + KEYWORD_WEIGHT * evidence.get(seq, 0.0) for seq in {*sims, *records}}
         best = sorted(scores, key=scores.__getitem__, reverse=True)[:top_k]
-        records = candidates
+        missing = [seq for seq in best if seq not in records]
+        records.update({r.seq: r for r in self.store.memories_by_seq(self.user_id, missing)})
         vrank = {seq: i + 1 for i, (seq, _) in enumerate(by_vector)}
         krank = {seq: i + 1 for i, seq in enumerate(by_keyword)}
         hits = []

@@ -22,6 +22,8 @@ STOPWORDS = frozenset(
 
 def fold(text: str) -> str:
     """Case, accents and spacing folded: what 'the same text' means for dedup."""
+    if text.isascii():  # no accents to strip: skip the per-character pass (it runs on every search hit)
+        return " ".join(text.lower().split())
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
     return " ".join(stripped.split())

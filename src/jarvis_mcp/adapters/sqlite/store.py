@@ -87,6 +87,7 @@ class SqliteStore(DocumentTables, ContactTables, LimitTables, OutboxTables, Cale
     def __init__(self, path: Path, *, vector_cache_bytes: int = 2 << 30) -> None:
         self.db = Database(path)
         self.cache = VectorCache(vector_cache_bytes)
+        self._counts: dict[str, tuple[int, int]] = {}  # user -> (index_version, memories): IDF's N, kept per version
         self.dim: int | None = None
         self._reindex_keywords()
 
@@ -299,16 +300,20 @@ class SqliteStore(DocumentTables, ContactTables, LimitTables, OutboxTables, Cale
         return [str(r[1]) for r in rows]
 
     def keyword_stats(self, user_id: str, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
-        # Corpus-wide statistics, as FTS5's own bm25 uses: O(1) per term, where per-user counts would scan
-        # the user's whole posting list. They only weigh the query's words; no row of anyone else is read.
-        if not terms:
+        # Terms are indexed glued to their owner's token, so the vocabulary's document counts are this
+        # user's own: one lookup per word, and nobody else's words weigh in.
+        owner = _owner_token(user_id)
+        owned = {owner + w: w for t in terms for w in _FTS_WORD.findall(fold(t))}
+        if not owned:
             return 0, {}
         conn = self.db.conn
-        total = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'memories'").fetchone()
-        rows = conn.execute(
-            f"SELECT term, doc FROM memories_fts_vocab WHERE term IN ({_marks(len(terms))})", tuple(terms)
-        )
-        return (int(total[0]) if total else 0), {str(t): int(d) for t, d in rows}
+        version = self._version(conn, user_id) or 0
+        cached = self._counts.get(user_id)
+        if cached is None or cached[0] != version:
+            count = int(conn.execute("SELECT count(*) FROM memories WHERE user_id = ?", (user_id,)).fetchone()[0])
+            cached = self._counts[user_id] = (version, count)
+        rows = conn.execute(f"SELECT term, doc FROM memories_fts_vocab WHERE term IN ({_marks(len(owned))})", tuple(owned))
+        return cached[1], {owned[str(t)]: int(d) for t, d in rows}
 
     def keyword_search(self, user_id: str, terms: Sequence[str], flt: MemoryFilter, limit: int) -> list[int]:
         if not terms:
