@@ -28,7 +28,6 @@ from jarvis_mcp.models import (
 )
 from jarvis_mcp.ports import Calendar, CalendarError, EventRecord, NewEvent
 from jarvis_mcp.services.actions import ActionRequest, ExecutionResult, ProviderError
-from jarvis_mcp.services.calendar_ics import to_ics
 from jarvis_mcp.services.contact_rules import normalize_email
 from jarvis_mcp.services.contacts import ContactService
 from jarvis_mcp.services.credentials import CredentialService, Vault
@@ -430,6 +429,10 @@ class CalendarService:
         now = time.time()
         records = self._call(lambda: self.calendar.list(now - _EXPORT_PAST.total_seconds(),
                                                         now + _EXPORT_AHEAD.total_seconds(), _EXPORT_MAX))
+        from jarvis_mcp.services.calendar_ics import (
+            to_ics,  # icalendar loads on first export, not at start-up
+        )
+
         return to_ics(records, now=now)
 
 
