@@ -341,12 +341,17 @@ class SourcePage:
     next_sync_token: str | None = None  # only on the last page
 
 
-class ContactSourceError(Exception):
-    """The provider failed after retries, or refused the credentials (auth=True)."""
+class ProviderFailure(Exception):
+    """A provider failed after its bounded retries, or refused the credentials (auth=True).
+    The message is safe to show; with auth, the user must connect the provider again."""
 
     def __init__(self, message: str, *, auth: bool = False) -> None:
         super().__init__(message)
         self.auth = auth
+
+
+class ContactSourceError(ProviderFailure):
+    """Google People (or another contact source) failed."""
 
 
 class ContactSource(Protocol):
@@ -549,12 +554,8 @@ class EventRecord:
     created_at: float | None = None
 
 
-class CalendarError(Exception):
-    """The calendar provider failed after retries, or refused the credentials (auth=True). Safe to show."""
-
-    def __init__(self, message: str, *, auth: bool = False) -> None:
-        super().__init__(message)
-        self.auth = auth
+class CalendarError(ProviderFailure):
+    """The calendar provider failed."""
 
 
 class Calendar(Protocol):
