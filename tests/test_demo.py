@@ -31,6 +31,8 @@ def test_demo_runs_end_to_end_over_stdio() -> None:
         "forgotten: 1, not_found: 0",
         "memory not found:",
         "Memories relevant to \"Marta's wedding plans\":",
+        "'lucia ruis' -> Lucía Ruiz",
+        "'612 34' -> Lucía Ruiz",
         "Demo complete:",
     ):
         assert line in out, f"missing {line!r} in demo output:\n{out}"

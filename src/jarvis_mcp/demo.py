@@ -38,9 +38,9 @@ CONVERSATION = [
     {"role": "user", "content": "Sunflowers, they are her favourite."},
 ]
 CONTACTS = [
-    {"name": "Lucía Ruiz", "email": "lucia.ruiz@clinicasonrisa.example", "phone": "+34600111222",
+    {"name": "Lucía Ruiz", "emails": ["lucia.ruiz@clinicasonrisa.example"], "phones": ["+34 612 345 678"],
      "company": "Clínica Sonrisa", "tags": ["health"]},
-    {"name": "Marta García", "email": "marta@example.org", "phone": "+34600333444", "tags": ["family"]},
+    {"name": "Marta García", "emails": ["marta@example.org"], "phones": ["+34 622 334 455"], "tags": ["family"]},
 ]
 
 
@@ -248,18 +248,16 @@ class Session:
         return getattr(contents[0], "text", "") if contents else ""
 
     async def contacts(self, tools: dict[str, Any]) -> None:
-        self.step("Contacts")
-        if "save_contact" not in tools and "search_clients" not in tools:
-            say("    contacts arrive with the contacts toolset (save_contact, search_clients); not in this build yet.")
-            return
-        if "save_contact" in tools:
-            accepted = set((tools["save_contact"].input_schema or {}).get("properties", {}))
-            for contact in CONTACTS:
-                result = await self.call("save_contact", {k: v for k, v in contact.items() if k in accepted})
-                self.back(_short(_text(result), 100))
-        if "search_clients" in tools:
-            result = await self.call("search_clients", {"query": "lucia ruis"})
+        self.step("Contacts: save two, then find one forgivingly (typo, partial phone)")
+        for contact in CONTACTS:
+            result = await self.call("save_contact", contact)
             self.back(_short(_text(result), 100))
+        for query in ("lucia ruis", "612 34"):
+            result = await self.call("search_clients", {"query": query})
+            names = [hit["name"] for hit in (result.structured_content or {}).get("hits", [])]
+            if not names or names[0] != "Lucía Ruiz":
+                raise DemoFailed(f"search_clients({query!r}) should find Lucía Ruiz first, got {names}")
+            self.back(f"{query!r} -> {names[0]}")
 
 
 def _leaf(exc: BaseException) -> BaseException:
