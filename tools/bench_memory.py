@@ -42,6 +42,7 @@ from bench_common import (
     synthetic_queries,
 )
 from mcp import Client
+from mcp.types import CallToolResult
 
 from jarvis_mcp.adapters.onnx_embedder import OnnxMiniLMEmbedder
 from jarvis_mcp.adapters.sqlite import SqliteStore
@@ -69,14 +70,15 @@ class QuerySets:
     main: list[str]
     kinds: list[str]
     pieces: list[str]
+    service: list[str]
 
     @classmethod
     def make(cls, n: int) -> QuerySets:
-        pool = list(dict.fromkeys(synthetic_queries(WARMUP + 3 * n + 500 + 10 * n, seed=5)))
-        if len(pool) < WARMUP + 3 * n:
+        pool = list(dict.fromkeys(synthetic_queries(WARMUP + 4 * n + 500 + 10 * n, seed=5)))
+        if len(pool) < WARMUP + 4 * n:
             raise SystemExit(f"only {len(pool)} distinct synthetic queries; ask for fewer")
-        return cls(pool[:WARMUP], pool[WARMUP : WARMUP + n], pool[WARMUP + n : WARMUP + 2 * n],
-                   pool[WARMUP + 2 * n : WARMUP + 3 * n])
+        sets = [pool[WARMUP + k * n : WARMUP + (k + 1) * n] for k in range(4)]
+        return cls(pool[:WARMUP], *sets)
 
 
 # -- population --------------------------------------------------------------------------------
@@ -155,108 +157,112 @@ def populate(home: Path, size: int, other_users: int, other_size: int, dim: int,
 # -- measurements through the MCP client ----------------------------------------------------------
 
 
-async def _timed_calls(client: Client, tool: str, calls: list[dict[str, Any]],
-                       check: Callable[[Any], None]) -> list[float]:
-    samples = []
-    for args in calls:
+class Samples(dict[str, list[float]]):
+    def timed(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
+        t = time.perf_counter()
+        out = fn(*args)
+        self.setdefault(name, []).append(time.perf_counter() - t)
+        return out
+
+    async def timed_tool(self, name: str, client: Client, tool: str, args: dict[str, Any]) -> CallToolResult:
         t = time.perf_counter()
         result = await client.call_tool(tool, args)
-        samples.append(time.perf_counter() - t)
+        self.setdefault(name, []).append(time.perf_counter() - t)
         if result.is_error:
             raise SystemExit(f"{tool} failed: {result.content}")
-        check(result.structured_content)
-    return samples
+        return result
 
-
-def _has_hits(sc: dict[str, Any]) -> None:
-    if not sc.get("hits"):
-        raise SystemExit(f"search returned no hits: {sc}")
-
-
-async def measure_mcp_search(settings: Settings, embedder: OnnxMiniLMEmbedder, qs: QuerySets) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    async with Client(build_server(settings, embedder=embedder)) as client:
+    async def timed_async(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
         t = time.perf_counter()
-        await client.call_tool("search_memory", {"query": "warm up: load the vector matrix"})
-        out["first_search_ms"] = round((time.perf_counter() - t) * 1000, 1)
-        await _timed_calls(client, "search_memory", [{"query": q} for q in qs.warmup], _has_hits)
-        # Every timed query is distinct, so nothing would be replayed even with the caches on.
-        out["search"] = summary_ms(await _timed_calls(client, "search_memory", [{"query": q} for q in qs.main], _has_hits))
-        out["search_kinds"] = summary_ms(await _timed_calls(
-            client, "search_memory", [{"query": q, "kinds": KIND_FILTER} for q in qs.kinds], _has_hits))
-    return out
+        out = await fn(*args)
+        self.setdefault(name, []).append(time.perf_counter() - t)
+        return out
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        return {name: summary_ms(values) for name, values in self.items()}
 
 
-async def measure_mcp_remember(settings: Settings, embedder: OnnxMiniLMEmbedder, texts: list[str]) -> tuple[dict[str, Any], list[str]]:
-    ids: list[str] = []
+async def measure(settings: Settings, embedder: OnnxMiniLMEmbedder, qs: QuerySets, remember_texts: list[str],
+                  added: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The tools through MCP and their pieces without MCP, interleaved call by call.
 
-    def keep(sc: dict[str, Any]) -> None:
-        if not sc.get("created"):
-            raise SystemExit(f"remember did not create a memory: {sc}")
-        ids.append(sc["memory"]["id"])
-
-    async with Client(build_server(settings, embedder=embedder)) as client:
-        # The first call loads the matrix (near-duplicate check); warm-up texts are distinct too.
-        await _timed_calls(client, "remember", [{"text": t, "kind": "note"} for t in texts[:WARMUP]], keep)
-        samples = await _timed_calls(client, "remember", [{"text": t, "kind": "note"} for t in texts[WARMUP:]], keep)
-    return summary_ms(samples), ids
-
-
-# -- measurements of the pieces (services and adapters, no MCP) -----------------------------------
-
-
-def _time_each(fn: Callable[[Any], Any], inputs: list[Any]) -> list[float]:
-    samples = []
-    for x in inputs:
-        t = time.perf_counter()
-        fn(x)
-        samples.append(time.perf_counter() - t)
-    return samples
-
-
-def measure_pieces(settings: Settings, embedder: OnnxMiniLMEmbedder, qs: QuerySets,
-                   remember_texts: list[str]) -> tuple[dict[str, Any], list[str]]:
-    queries = qs.pieces
+    The machine is shared and its load drifts within a run; interleaving gives each MCP call and the
+    pieces it is compared with the same conditions. The pieces use a second runtime on the same store
+    and their own queries (a query timed once is never timed again, so no page or cache is warmed for it).
+    remember_texts: the first half goes through MCP, the second half through the service; the ids of what
+    is written are appended to `added` as they are made.
+    """
     runtime = open_runtime(settings, embedder=embedder)
+    mcp = Samples()
+    pieces = Samples()
+    out_mcp: dict[str, Any] = {}
+    out_pieces: dict[str, Any] = {}
     try:
         uid = runtime.local_user_id()
         store, index = runtime.store, runtime.index
         memory = runtime.scope_for(uid).memory
         flt, kinds_flt = MemoryFilter(), MemoryFilter(kinds=tuple(KIND_FILTER))
-        t = time.perf_counter()
-        index.search(uid, embedder.embed(["load"])[0], flt, 50)
-        load_ms = (time.perf_counter() - t) * 1000
-        vectors = list(embedder.embed(queries))
-        terms = [keyword_terms(q) for q in queries]
         pool = 50  # what MemoryService.search asks each retriever for at top_k=5
-        top5 = [[s for s, _ in index.search(uid, v, flt, 5)] for v in vectors]
-        top20_keyword = [store.keyword_search(uid, t, flt, 20) for t in terms]
-        for q in qs.warmup:
-            memory.search(q, 5)
-        keyword_counts = [len(store.keyword_search(uid, t, flt, 1_000_000)) for t in terms[:50]]
-        out = {
-            "matrix_load_ms": round(load_ms, 1),
-            "embed_query": summary_ms(_time_each(lambda q: embedder.embed([q]), queries)),
-            "vector_search": summary_ms(_time_each(lambda v: index.search(uid, v, flt, pool), vectors)),
-            "vector_search_kinds": summary_ms(_time_each(lambda v: index.search(uid, v, kinds_flt, pool), vectors)),
-            "keyword_search": summary_ms(_time_each(lambda t: store.keyword_search(uid, t, flt, pool), terms)),
-            "keyword_search_kinds": summary_ms(_time_each(lambda t: store.keyword_search(uid, t, kinds_flt, pool), terms)),
-            "keyword_stats": summary_ms(_time_each(lambda t: store.keyword_stats(uid, t), terms)),
-            "fetch_top20_keyword_hits": summary_ms(_time_each(lambda s: store.memories_by_seq(uid, s), top20_keyword)),
-            "fetch_top5": summary_ms(_time_each(lambda s: store.memories_by_seq(uid, s), top5)),
-            "service_search": summary_ms(_time_each(lambda q: memory.search(q, 5), queries)),
-            # Every tool call through MCP also writes one audit row (actions + usage) in its own transaction.
-            "audit_write": summary_ms(_time_each(
-                lambda q: store.record_action(uid, "search_memory", {"query": q}, "ok", None, 1.0), queries)),
-            "keyword_matches_per_query_median": int(np.median(keyword_counts)),
-        }
-        ids: list[str] = []
-        if remember_texts:
-            out["service_remember"] = summary_ms(_time_each(lambda x: ids.append(memory.remember(x).memory.id),
-                                                            remember_texts))
-        return out, ids
+        half = 0
+        async with Client(build_server(settings, embedder=embedder)) as client:
+            t = time.perf_counter()
+            await client.call_tool("search_memory", {"query": "warm up: load the vector matrix"})
+            out_mcp["first_search_ms"] = round((time.perf_counter() - t) * 1000, 1)
+            t = time.perf_counter()
+            index.search(uid, embedder.embed(["load"])[0], flt, pool)
+            out_pieces["matrix_load_ms"] = round((time.perf_counter() - t) * 1000, 1)
+            for q in qs.warmup:
+                await client.call_tool("search_memory", {"query": q})
+                memory.search(q, 5)
+            for i in range(len(qs.main)):
+                result = await mcp.timed_tool("search", client, "search_memory", {"query": qs.main[i]})
+                if not (result.structured_content or {}).get("hits"):
+                    raise SystemExit(f"search returned no hits: {result.structured_content}")
+                # Part of every call above: the SDK client re-validates structured results against the
+                # tool's output schema (jsonschema). A client cost, not the server's.
+                await mcp.timed_async("client_result_validation", client.session.validate_tool_result,
+                                      "search_memory", result)
+                await mcp.timed_tool("search_kinds", client, "search_memory", {"query": qs.kinds[i], "kinds": KIND_FILTER})
+                q = qs.pieces[i]
+                vector = pieces.timed("embed_query", embedder.embed, [q])[0]
+                terms = keyword_terms(q)
+                pieces.timed("vector_search", index.search, uid, vector, flt, pool)
+                pieces.timed("vector_search_kinds", index.search, uid, vector, kinds_flt, pool)
+                by_keyword = pieces.timed("keyword_search", store.keyword_search, uid, terms, flt, pool)
+                pieces.timed("keyword_search_kinds", store.keyword_search, uid, terms, kinds_flt, pool)
+                pieces.timed("keyword_stats", store.keyword_stats, uid, terms)
+                pieces.timed("fetch_top20_keyword_hits", store.memories_by_seq, uid, by_keyword[:20])
+                top5 = [seq for seq, _ in index.search(uid, vector, flt, 5)]
+                pieces.timed("fetch_top5", store.memories_by_seq, uid, top5)
+                pieces.timed("service_search", memory.search, qs.service[i], 5)
+                # Every tool call through MCP also writes one audit row (actions + usage) in its own transaction.
+                pieces.timed("audit_write", store.record_action, uid, "search_memory", {"query": q}, "ok", None, 1.0)
+            if remember_texts:
+                # Not interleaved: a write through one runtime moves the user's index version, and the other
+                # runtime would then reload the whole vector matrix (the cross-process case, see README).
+                half = len(remember_texts) // 2
+                for i in range(half):
+                    args = {"text": remember_texts[i], "kind": "note"}
+                    if i < WARMUP:  # the first writes also load what the near-duplicate check reads
+                        sc = (await client.call_tool("remember", args)).structured_content
+                    else:
+                        sc = (await mcp.timed_tool("remember", client, "remember", args)).structured_content
+                    if not sc.get("created"):
+                        raise SystemExit(f"remember did not create a memory: {sc}")
+                    added.append(sc["memory"]["id"])
+        for i in range(half, len(remember_texts)):
+            text = remember_texts[i]
+            if i < half + WARMUP:
+                added.append(memory.remember(text).memory.id)
+                continue
+            pieces.timed("embed_remember_text", embedder.embed, [text + " (embedding only)"])
+            added.append(pieces.timed("service_remember", memory.remember, text).memory.id)
+        terms_sample = [keyword_terms(q) for q in qs.pieces[:50]]
+        out_pieces["keyword_matches_per_query_median"] = int(np.median(
+            [len(store.keyword_search(uid, t, flt, 1_000_000)) for t in terms_sample]))
     finally:
         runtime.close()
+    return {**out_mcp, **mcp.summary()}, {**out_pieces, **pieces.summary()}
 
 
 def measure_bulk(settings: Settings, embedder: OnnxMiniLMEmbedder, texts: list[str], batch: int) -> tuple[dict[str, Any], list[str]]:
@@ -357,10 +363,12 @@ def _n(x: int) -> str:
 _MCP_ROWS = (
     ("search_memory", "mcp", "search"),
     (f"search_memory kinds={','.join(KIND_FILTER)}", "mcp", "search_kinds"),
-    ("remember", "remember", None),
+    ("  of which: SDK client re-validating the result (jsonschema)", "mcp", "client_result_validation"),
+    ("remember", "mcp", "remember"),
 )
 _PIECE_ROWS = ("embed_query", "vector_search", "vector_search_kinds", "keyword_search", "keyword_search_kinds",
-               "keyword_stats", "fetch_top20_keyword_hits", "fetch_top5", "service_search", "audit_write", "service_remember")
+               "keyword_stats", "fetch_top20_keyword_hits", "fetch_top5", "service_search", "audit_write",
+               "embed_remember_text", "service_remember")
 
 
 def report(results: dict[str, Any]) -> str:
@@ -379,8 +387,7 @@ def report(results: dict[str, Any]) -> str:
         pop = r["population"]
         label = f"{_n(pop['size'])} (+{pop['other_users']}x{_n(pop['other_size'])})"
         for name, part, key in _MCP_ROWS:
-            s = r.get(part)
-            s = s.get(key) if (s and key) else s
+            s = (r.get(part) or {}).get(key)
             if s:
                 rows.append((label, name, s["p50"], s["p95"], s["p99"], s["mean"]))
         for name in _PIECE_ROWS:
@@ -458,24 +465,16 @@ def main(argv: list[str] | None = None) -> int:
                                                             embedder.model_id, log)}
             # No result cache: every search is computed (tools/bench_cache.py measures the cache).
             settings = Settings(home=home, user=MEASURED_USER, log_level="WARNING", cache_mb=0)
-            fresh = synthetic_memories(2 * WARMUP + args.remembers + 50 + args.bulk, seed=424242 + size, variant="new")
+            n_remember = 2 * (WARMUP + args.remembers) if args.remembers else 0
+            fresh = synthetic_memories(n_remember + args.bulk, seed=424242 + size, variant="new")
             texts = [f"{m.text} [bench {i}]" for i, m in enumerate(fresh)]
             added: list[str] = []
             try:
-                log("  search through MCP")
-                entry["mcp"] = asyncio.run(measure_mcp_search(settings, embedder, qs))
-                log("  the pieces")
-                entry["pieces"], ids = measure_pieces(settings, embedder, qs, texts[:50] if args.remembers else [])
-                added += ids
-                texts = texts[50:]
-                if args.remembers:
-                    log("  remember through MCP")
-                    entry["remember"], ids = asyncio.run(
-                        measure_mcp_remember(settings, embedder, texts[: WARMUP + args.remembers]))
-                    added += ids
+                log("  search and remember, through MCP and piece by piece")
+                entry["mcp"], entry["pieces"] = asyncio.run(measure(settings, embedder, qs, texts[:n_remember], added))
                 if args.bulk:
                     log("  bulk import")
-                    entry["bulk"], ids = measure_bulk(settings, embedder, texts[-args.bulk :], args.bulk_batch)
+                    entry["bulk"], ids = measure_bulk(settings, embedder, texts[n_remember:], args.bulk_batch)
                     added += ids
             finally:
                 if added:
