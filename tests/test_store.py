@@ -147,3 +147,37 @@ def test_vector_search_of_a_user_without_memories(store: SqliteStore, embedder) 
     assert store.search(bob, vector, MemoryFilter(), 10) == []
     assert store.search("no-such-user", vector, MemoryFilter(), 10) == []
     assert store.search(bob, np.zeros(embedder.dim, np.float32), MemoryFilter(kinds=("note",)), 10) == []
+
+
+def test_vectors_read_from_sqlite_vec_chunks_match_the_public_path(tmp_path) -> None:
+    """The fast matrix load reads vec0's chunk tables; it must see exactly what vec0 itself returns,
+    deletions across chunk boundaries included, and nothing of another user's partition."""
+    import hashlib
+
+    import numpy as np
+
+    from jarvis_mcp.adapters.sqlite import SqliteStore
+    from jarvis_mcp.ports import NewMemory
+
+    store = SqliteStore(tmp_path / "j.db")
+    store.ensure_embedding_model("m", 8)
+    a = store.user_for_identity("local", "a", "local", None)
+    b = store.user_for_identity("local", "b", "local", None)
+    rng = np.random.default_rng(1)
+
+    def items(n: int, tag: str) -> list[NewMemory]:
+        return [NewMemory(kind="note", text=f"{tag} {i}", content_hash=hashlib.sha256(f"{tag}{i}".encode()).hexdigest())
+                for i in range(n)]
+
+    stored = store.insert_memories(a, items(150, "a"), rng.standard_normal((150, 8)).astype(np.float32))
+    store.insert_memories(b, items(70, "b"), rng.standard_normal((70, 8)).astype(np.float32))
+    store.delete_memories(a, [r.id for r in stored[10:80:3]])
+    conn = store.db.conn
+    ids, vectors = store._user_vectors(conn, a)
+    rows = conn.execute("SELECT rowid, embedding FROM memories_vec WHERE user_id = ?", (a,)).fetchall()
+    public_ids = np.array([r[0] for r in rows])
+    public = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(-1, 8)
+    mine, theirs = np.argsort(ids), np.argsort(public_ids)
+    assert len(ids) == 150 - len(stored[10:80:3])
+    assert np.array_equal(ids[mine], public_ids[theirs]) and np.array_equal(vectors[mine], public[theirs])
+    store.close()
