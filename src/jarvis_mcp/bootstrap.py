@@ -39,7 +39,7 @@ def make_embedder(settings: Settings) -> Embedder:
     if settings.embedder == "onnx":
         from jarvis_mcp.adapters.onnx_embedder import OnnxMiniLMEmbedder
 
-        return OnnxMiniLMEmbedder()
+        return OnnxMiniLMEmbedder(threads=settings.embedder_threads)
     if settings.embedder == "openai":
         try:
             from jarvis_mcp.adapters.openai_embedder import OpenAIEmbedder

@@ -115,6 +115,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from jarvis_mcp.web import check_binding, http_app
 
     check_binding(settings, args.host)
+    if settings.embedder_threads is None:
+        # Many requests at once: one thread each keeps both cores busy without spinning threads fighting.
+        settings = settings.model_copy(update={"embedder_threads": 1})
     if not settings.auth_enabled:
         log.warning("no JARVIS_JWT_SECRET or JARVIS_JWKS_URL: serving the single local user %r on loopback only",
                     settings.user)

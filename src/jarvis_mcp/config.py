@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     jwt_auth_method_claim: str = "auth_method"
     public_url: str | None = Field(None, description="This server's public /mcp URL (token audience).")
 
+    embedder_threads: int | None = Field(
+        None, ge=1, le=16,
+        description="Threads per local embedding; unset: all cores (up to 4) for stdio, 1 for HTTP, where "
+                    "concurrent requests use the cores better than one request's threads do.",
+    )
     vector_cache_mb: int = Field(2048, ge=16, description="Budget for in-memory per-user vector matrices.")
     near_duplicate_threshold: float = Field(0.92, gt=0, le=1)
 

@@ -15,6 +15,7 @@ from typing import Any
 import apsw
 import numpy as np
 
+from jarvis_mcp.adapters.sqlite.audit import AuditBuffer
 from jarvis_mcp.adapters.sqlite.calendar import CalendarTables
 from jarvis_mcp.adapters.sqlite.calls import CallTables
 from jarvis_mcp.adapters.sqlite.contacts import ContactTables
@@ -91,11 +92,13 @@ class SqliteStore(DocumentTables, ContactTables, LimitTables, OutboxTables, Cale
     def __init__(self, path: Path, *, vector_cache_bytes: int = 2 << 30) -> None:
         self.db = Database(path)
         self.cache = VectorCache(vector_cache_bytes)
+        self.audit = AuditBuffer(self.db)
         self._counts: dict[str, tuple[int, int]] = {}  # user -> (index_version, memories): IDF's N, kept per version
         self.dim: int | None = None
         self._reindex_keywords()
 
     def close(self) -> None:
+        self.audit.close()
         self.db.close()
 
     def _reindex_keywords(self) -> None:
@@ -450,20 +453,10 @@ class SqliteStore(DocumentTables, ContactTables, LimitTables, OutboxTables, Cale
 
     def record_action(self, user_id: str, tool: str, arguments: dict[str, object], status: str,
                       error: str | None, duration_ms: float) -> None:
-        now = time.time()
-        day = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
-        with self.db.transaction() as conn:
-            conn.execute(
-                "INSERT INTO actions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (str(uuid.uuid4()), user_id, tool, json.dumps(arguments, default=str), status, error, now, duration_ms),
-            )
-            conn.execute(
-                "INSERT INTO usage VALUES (?, ?, ?, 1, ?) ON CONFLICT (user_id, day, tool) "
-                "DO UPDATE SET calls = calls + 1, errors = errors + excluded.errors",
-                (user_id, day, tool, int(status != "ok")),
-            )
+        self.audit.add(user_id, tool, arguments, status, error, duration_ms)
 
     def recent_actions(self, user_id: str, limit: int) -> list[ActionRecord]:
+        self.audit.flush()
         rows = self.db.conn.execute(
             "SELECT tool, status, error, created_at, duration_ms FROM actions WHERE user_id = ? "
             "ORDER BY created_at DESC LIMIT ?",
@@ -472,6 +465,7 @@ class SqliteStore(DocumentTables, ContactTables, LimitTables, OutboxTables, Cale
         return [ActionRecord(*r) for r in rows]
 
     def usage(self, user_id: str, days: int) -> list[tuple[str, str, int, int]]:
+        self.audit.flush()
         since = (datetime.now(UTC) - timedelta(days=days)).strftime("%Y-%m-%d")
         rows = self.db.conn.execute(
             "SELECT day, tool, calls, errors FROM usage WHERE user_id = ? AND day >= ? ORDER BY day DESC, tool",
