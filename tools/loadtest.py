@@ -79,10 +79,12 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> 
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}; see its log")
+        # A TCP connect, not a GET: a stateless server answers GET /mcp with an SSE stream that never ends.
+        host, port = url.split("//", 1)[1].split("/", 1)[0].split(":")
         try:
-            httpx.get(url, timeout=1)
+            socket.create_connection((host, int(port)), timeout=1).close()
             return
-        except httpx.HTTPError:
+        except OSError:
             time.sleep(0.2)
     raise RuntimeError(f"{url} did not answer within {timeout} s")
 
