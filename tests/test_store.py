@@ -14,7 +14,7 @@ from jarvis_mcp.bootstrap import open_runtime
 from jarvis_mcp.config import Settings
 from jarvis_mcp.errors import StoreMismatch
 from jarvis_mcp.ports import MemoryFilter, NewMemory
-from jarvis_mcp.services.text import content_hash, fold, keyword_terms
+from jarvis_mcp.services.text import content_hash, fold
 
 
 @pytest.fixture
@@ -97,46 +97,6 @@ def test_same_verified_email_links_a_new_identity(store: SqliteStore) -> None:
 
 
 # -- isolation inside the store -------------------------------------------------------------------
-
-
-def test_retrievers_never_cross_users(store: SqliteStore, embedder) -> None:
-    alice = store.user_for_identity("local", "alice", "local", None)
-    bob = store.user_for_identity("local", "bob", "local", None)
-    shared_text = "Invoice INV-4242 from Kestrel Plumbing is due Friday"
-    alice_seqs = {
-        add(store, embedder, alice, shared_text, kind="task", tags=("bills",), occurred_at=1_700_000_000.0),
-        add(store, embedder, alice, "Alice's secret: the safe combination is 31-07-99", tags=("bills",)),
-    }
-    bob_seqs = {add(store, embedder, bob, shared_text, kind="task", tags=("bills",), occurred_at=1_700_000_000.0)}
-    assert not alice_seqs & bob_seqs
-
-    filters = [
-        MemoryFilter(),
-        MemoryFilter(kinds=("task",)),
-        MemoryFilter(tags=("bills",)),
-        MemoryFilter(since=0.0, until=2_000_000_000.0),
-        MemoryFilter(kinds=("task", "note"), tags=("bills",), since=0.0),
-    ]
-    for query in (shared_text, "safe combination 31-07-99"):
-        vector = embedder.embed([query])[0]
-        for flt in filters:
-            assert set(store.keyword_search(bob, keyword_terms(query), flt, 50)) <= bob_seqs, (query, flt)
-            assert {seq for seq, _ in store.search(bob, vector, flt, 50)} <= bob_seqs, (query, flt)
-            assert set(store.keyword_search(alice, keyword_terms(query), flt, 50)) <= alice_seqs
-            assert {seq for seq, _ in store.search(alice, vector, flt, 50)} <= alice_seqs
-    # Bob's own copy is found; Alice's secret is not, however he asks.
-    assert set(store.keyword_search(bob, keyword_terms(shared_text), MemoryFilter(), 50)) == bob_seqs
-    assert store.keyword_search(bob, ["safe", "combination", "31"], MemoryFilter(), 50) == []
-
-    alice_records = store.memories_by_seq(alice, sorted(alice_seqs))
-    alice_ids = [r.id for r in alice_records]
-    assert store.memories_by_seq(bob, sorted(alice_seqs)) == []
-    assert store.memories_by_id(bob, alice_ids) == []
-    assert store.memories_by_hash(bob, [content_hash(fold(r.text)) for r in alice_records if r.text != shared_text]) == {}
-    assert store.delete_memories(bob, alice_ids) == []
-    assert len(store.memories_by_id(alice, alice_ids)) == 2
-    assert store.count_memories(alice) == 2 and store.count_memories(bob) == 1
-    assert [r.seq for r in store.recent_memories(bob, 10)] == sorted(bob_seqs)
 
 
 def test_vector_search_of_a_user_without_memories(store: SqliteStore, embedder) -> None:
