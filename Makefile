@@ -6,14 +6,15 @@ STAMP := $(VENV)/.installed
 
 .PHONY: serve serve-http test test-interop demo bench lint clean
 
+# Recipes are silent (@) and pip writes to stderr: `make serve` speaks MCP on stdout, which must stay clean.
 $(STAMP): pyproject.toml
-	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
-	touch $(STAMP)
+	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install --quiet --upgrade pip 1>&2
+	@$(BIN)/pip install --quiet -e ".[dev]" 1>&2
+	@touch $(STAMP)
 
 serve: $(STAMP)  ## stdio, the embedded default (what Claude Desktop launches)
-	$(BIN)/jarvis-mcp serve
+	@$(BIN)/jarvis-mcp serve
 
 serve-http: $(STAMP)  ## streamable HTTP at /mcp and legacy SSE at /sse on 127.0.0.1:8765
 	$(BIN)/jarvis-mcp serve --transport http --host 127.0.0.1 --port 8765
