@@ -56,13 +56,15 @@ async def test_a_call_over_the_limit_is_refused_and_runs_nothing(client_for, bac
         assert message.endswith("(tool remember was not run)")
         now = datetime.now(UTC)
         assert now < resets_at(message) <= now + timedelta(seconds=61)
-        # Nothing ran: no memory stored, no audit entry; reads have their own limits and still work.
+        # Nothing ran: no memory stored; the refusal itself is in the audit; reads have their own limits.
         usage = ok(await c.call_tool("get_usage", {}))
         assert usage["memories"] == 2
         hits = ok(await c.call_tool("search_memory", {"query": "third, over the limit"}))["hits"]
         assert "third, over the limit" not in [h["text"] for h in hits]
         history = ok(await c.call_tool("recent_history", {}))
-        assert [a["tool"] for a in history["actions"]].count("remember") == 2
+        remembers = [a for a in history["actions"] if a["tool"] == "remember"]
+        assert [a["status"] for a in remembers] == ["error", "ok", "ok"]  # newest first
+        assert "limit of 2" in remembers[0]["error"]
         write = next(x for x in usage["limits"] if x["tool_class"] == "write" and x["period"] == "minute")
         assert (write["limit"], write["used"], write["remaining"]) == (2, 2, 0)
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
+import anyio.to_thread
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -26,6 +28,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _SECRET_WORDS = ("phrase", "secret", "password", "token", "key")
 _current: contextvars.ContextVar[UserScope | None] = contextvars.ContextVar("jarvis_scope", default=None)
+# Set per tools/call by AuditRejected; the tool wrapper (running in a copy of the context) marks it audited.
+_audited: contextvars.ContextVar[list[bool] | None] = contextvars.ContextVar("jarvis_audited", default=None)
 
 
 def _redact(arguments: dict[str, Any]) -> dict[str, Any]:
@@ -121,6 +125,8 @@ class Handlers:
                         # An injected Context (progress reporting) is the server's, not an argument.
                         audited = {k: v for k, v in kwargs.items() if not isinstance(v, Context)}
                         scope.audit(fn.__name__, _redact(audited), status, error, (time.perf_counter() - started) * 1000)
+                        if (mark := _audited.get()) is not None:
+                            mark.append(True)
                     except Exception:  # the audit must never turn a good answer into a failure
                         log.exception("could not record the audit entry for %s", fn.__name__)
 
@@ -128,3 +134,26 @@ class Handlers:
             return fn
 
         return decorate
+
+
+
+@contextlib.asynccontextmanager
+async def auditing_rejections(shared: SharedRuntime, tool: str) -> AsyncIterator[None]:
+    """Around one tools/call: a call the SDK refuses before our wrapper runs (arguments failing the input
+    schema, an unknown tool) is audited and counted too, so the history shows every call the model made."""
+    mark: list[bool] = []
+    token = _audited.set(mark)
+    try:
+        yield
+    except Exception as exc:
+        if not mark:
+            error = str(exc)[:300]
+            try:
+                await anyio.to_thread.run_sync(
+                    lambda: caller_scope(shared.runtime).audit(tool[:100], {}, "error", error, 0.0)
+                )
+            except Exception:  # the audit must never change the answer
+                log.exception("could not audit the rejected call to %s", tool[:100])
+        raise
+    finally:
+        _audited.reset(token)

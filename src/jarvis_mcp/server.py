@@ -14,7 +14,7 @@ from mcp.types import EmptyResult, SetLevelRequestParams
 from jarvis_mcp import __version__
 from jarvis_mcp.bootstrap import Runtime, SharedRuntime
 from jarvis_mcp.config import Settings
-from jarvis_mcp.handlers import Handlers
+from jarvis_mcp.handlers import Handlers, auditing_rejections
 from jarvis_mcp.ports import Embedder
 from jarvis_mcp.resources import contacts as contact_resources
 from jarvis_mcp.resources import documents as document_resources
@@ -39,6 +39,17 @@ INSTRUCTIONS = """JARVIS: the user's personal memory and assistant tools.
 REGISTRARS = (memory.register, account.register, actions.register, me.register, prompts.register, documents.register,
               document_resources.register, contacts.register, contact_resources.register, mail.register,
               calendar.register, calls.register)
+
+
+class JarvisServer(MCPServer[Runtime]):
+    """MCPServer whose every tool call is audited, including those the SDK rejects before the tool runs.
+    call_tool is the one path both protocol eras take (server middleware does not see the 2026-07-28 one)."""
+
+    shared: SharedRuntime
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        async with auditing_rejections(self.shared, name):
+            return await super().call_tool(name, arguments, context)
 
 
 def build_server(
@@ -66,7 +77,8 @@ def build_server(
                 validate_token_resource=False,  # JwtVerifier checks the audience itself
             ),
         }
-    mcp = MCPServer("jarvis-mcp", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan, **auth)
+    mcp = JarvisServer("jarvis-mcp", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan, **auth)
+    mcp.shared = shared
     handlers = Handlers(mcp, shared, read_only=read_only)
     for register in REGISTRARS:
         register(handlers)
