@@ -25,6 +25,13 @@ class NotFound(JarvisError):
 class StoreMismatch(JarvisError):
     """The store holds vectors from another embedding model; mixing them would corrupt search."""
 
+    @classmethod
+    def embedding_model(cls, where: str, stored: dict[str, str], model_id: str, dim: int, fresh: str) -> StoreMismatch:
+        return cls(
+            f"{where} holds vectors from {stored.get('embedding_model')} (dimension {stored.get('embedding_dim')}) "
+            f"but the configured embedder is {model_id} (dimension {dim}); use the original embedder or {fresh}"
+        )
+
 
 class LimitExceeded(JarvisError):
     """A usage limit of the caller's tier is reached; the message says which one and when it resets."""

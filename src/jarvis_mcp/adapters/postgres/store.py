@@ -105,11 +105,7 @@ class PostgresStore(DocumentTables, ContactTables, LimitTables, OutboxTables, Ca
             meta = dict(conn.execute(
                 "SELECT key, value FROM jarvis.meta WHERE key IN ('embedding_model', 'embedding_dim')").fetchall())
         if meta.get("embedding_model") != model_id or meta.get("embedding_dim") != str(dim):
-            raise StoreMismatch(
-                f"the database {self.db.where} holds vectors from {meta.get('embedding_model')} "
-                f"(dimension {meta.get('embedding_dim')}) but the configured embedder is {model_id} "
-                f"(dimension {dim}); use the original embedder or a new database"
-            )
+            raise StoreMismatch.embedding_model(f"the database {self.db.where}", meta, model_id, dim, "a new database")
         self.dim = dim
 
     # -- users and identities -------------------------------------------------------------------

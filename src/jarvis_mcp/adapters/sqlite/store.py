@@ -130,11 +130,7 @@ class SqliteStore(DocumentTables, ContactTables, LimitTables, OutboxTables, Cale
                     f"embedding float[{dim}] distance_metric=cosine, chunk_size=64)"
                 )
             elif meta.get("embedding_model") != model_id or meta.get("embedding_dim") != str(dim):
-                raise StoreMismatch(
-                    f"{self.db.path} holds vectors from {meta.get('embedding_model')} "
-                    f"(dimension {meta.get('embedding_dim')}) but the configured embedder is {model_id} "
-                    f"(dimension {dim}); use the original embedder or a new JARVIS_HOME"
-                )
+                raise StoreMismatch.embedding_model(str(self.db.path), meta, model_id, dim, "a new JARVIS_HOME")
         self.dim = dim
 
     # -- users and identities -------------------------------------------------------------------
