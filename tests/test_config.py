@@ -133,12 +133,34 @@ def test_toml_that_is_not_toml(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
         load_settings()
 
 
-def test_jwks_needs_an_audience(env: pytest.MonkeyPatch) -> None:
+def test_jwks_needs_an_audience_and_an_issuer(env: pytest.MonkeyPatch) -> None:
     env.setenv("JARVIS_JWKS_URL", "https://idp.example/jwks.json")
     with pytest.raises(ConfigError, match="JARVIS_JWT_AUDIENCE"):
         load_settings()
     env.setenv("JARVIS_JWT_AUDIENCE", "https://jarvis.example/mcp")
+    # Without its issuer, a provider's users would share names with this server's own (issue 15).
+    with pytest.raises(ConfigError, match="JARVIS_JWKS_URL needs JARVIS_JWT_ISSUER"):
+        load_settings()
+    env.setenv("JARVIS_JWT_ISSUER", "local")
+    with pytest.raises(ConfigError, match="JARVIS_JWT_ISSUER: 'local'"):
+        load_settings()
+    env.setenv("JARVIS_JWT_ISSUER", "https://idp.example/")
     assert load_settings().auth_enabled
+
+
+def test_email_link_issuers(env: pytest.MonkeyPatch) -> None:
+    assert load_settings().email_link_issuers == []  # no outside issuer is trusted by default
+    env.setenv("JARVIS_EMAIL_LINK_ISSUERS", "https://idp.example/")
+    with pytest.raises(ConfigError, match="JARVIS_EMAIL_LINK_ISSUERS: 'https://idp.example/'"):
+        load_settings()  # no provider is configured, so the entry could never apply
+    env.setenv("JARVIS_JWKS_URL", "https://idp.example/jwks.json")
+    env.setenv("JARVIS_JWT_AUDIENCE", "https://jarvis.example/mcp")
+    env.setenv("JARVIS_JWT_ISSUER", "https://idp.example/")
+    env.setenv("JARVIS_EMAIL_LINK_ISSUERS", " https://idp.example/ ,")
+    assert load_settings().email_link_issuers == ["https://idp.example/"]
+    env.setenv("JARVIS_EMAIL_LINK_ISSUERS", "https://idp.example")  # a missing slash is another issuer
+    with pytest.raises(ConfigError, match="JARVIS_EMAIL_LINK_ISSUERS"):
+        load_settings()
 
 
 def test_settings_are_frozen(tmp_path: Path) -> None:
@@ -159,6 +181,8 @@ def test_settings_are_frozen(tmp_path: Path) -> None:
         ({"JARVIS_JWKS_URL": "ftp://x"}, "JARVIS_JWKS_URL"),
         ({"JARVIS_CONFIG": "/nonexistent/jarvis.toml"}, "JARVIS_CONFIG"),
         ({"JARVIS_JWT_SECRET": "short"}, "JARVIS_JWT_SECRET"),
+        ({"JARVIS_JWKS_URL": "https://idp.example/jwks.json", "JARVIS_JWT_AUDIENCE": "https://j.example/mcp"},
+         "JARVIS_JWT_ISSUER"),
     ],
 )
 @pytest.mark.parametrize("transport", ["stdio", "http"])

@@ -214,7 +214,10 @@ async def test_rs256_and_es256_via_jwks(jwks_settings: Settings, jwks_server: tu
     )
     assert access is not None and access.subject == "carol" and access.scopes == ["read", "write"]
     identity = identity_from_access_token(access, jwks_settings)
-    assert (identity.issuer, identity.email, identity.auth_method) == ("https://idp", "c@d", "unknown")
+    # email_verified alone is not enough: the provider is not named in JARVIS_EMAIL_LINK_ISSUERS
+    assert (identity.issuer, identity.email, identity.auth_method) == ("https://idp", None, "unknown")
+    trusting = jwks_settings.model_copy(update={"email_link_issuers": ["https://idp"]})
+    assert identity_from_access_token(access, trusting).email == "c@d"
     assert await verifier.verify_token(_signed(keys.ec, "ES256", "e1")) is not None
 
 
@@ -256,7 +259,7 @@ async def test_hs256_with_rsa_public_key_as_secret(tmp_path: Path, jwks_server: 
 
 
 async def test_unreachable_jwks(tmp_path: Path, jwks_server: tuple[str, _Keys]) -> None:
-    s = Settings(home=tmp_path, jwks_url="http://127.0.0.1:1/jwks.json", jwt_audience=AUD)
+    s = Settings(home=tmp_path, jwks_url="http://127.0.0.1:1/jwks.json", jwt_issuer="https://idp", jwt_audience=AUD)
     assert await JwtVerifier(s).verify_token(_signed(jwks_server[1].rsa, "RS256", "r1")) is None
 
 

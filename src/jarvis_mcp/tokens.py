@@ -7,7 +7,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import anyio.to_thread
 import jwt
@@ -34,6 +34,21 @@ class TokenIdentity:
     email: str | None
 
 
+#: Which key verified a token: this server's own HS256 secret, or the identity provider's JWKS.
+Verifier = Literal["local", "jwks"]
+
+#: The issuer of the identities our own secret's tokens sign in, and of the stdio user.
+LOCAL_ISSUER = "local"
+
+
+class VerifiedAccessToken(AccessToken):
+    """An AccessToken that says which key verified it. A field, not a claim: nothing inside the token can
+    set it, so a provider's token can never pass for one of ours, whatever its `iss` says (or omits)."""
+
+    verified_by: Verifier
+    issuer: str
+
+
 #: The audience of tokens signed with this server's own secret when no audience is configured: without one,
 #: a token minted with the same secret for some other service would be accepted here.
 DEFAULT_AUDIENCE = "jarvis-mcp"
@@ -50,6 +65,9 @@ class JwtVerifier(TokenVerifier):
         self._settings = settings
         self._secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
         self._audience = _expected_audience(settings)
+        if settings.jwks_url and not settings.jwt_issuer:
+            # Config validation refuses this too; the verifier must not depend on it to keep issuers apart.
+            raise ValueError("JARVIS_JWKS_URL needs JARVIS_JWT_ISSUER")
         # Cache the key *set* (refetched every 5 min, and on an unknown kid at most every 30 s) rather
         # than individual keys: PyJWKClient's per-kid LRU would keep trusting a key the IdP has revoked.
         self._jwks = (
@@ -60,7 +78,8 @@ class JwtVerifier(TokenVerifier):
 
     async def verify_token(self, token: str) -> AccessToken | None:
         try:
-            claims = await self._decode(token)
+            claims, verified_by = await self._decode(token)
+            issuer = _identity_issuer(verified_by, claims, self._settings)
         except Exception as exc:  # any failure means "not authenticated", never a 500
             logger.debug("bearer token rejected: %s: %s", type(exc).__name__, exc)
             return None
@@ -71,30 +90,36 @@ class JwtVerifier(TokenVerifier):
         client_id = next(
             (v for v in (claims.get("azp"), claims.get("client_id")) if isinstance(v, str) and v), sub
         )
-        return AccessToken(
+        return VerifiedAccessToken(
             token=token,
             client_id=client_id,
             scopes=_scopes(claims),
             expires_at=int(claims["exp"]),
             resource=self._audience,
             subject=sub,
-            claims=claims,
+            # The SDK binds a session to (client_id, claims["iss"], sub): give it the issuer we derived, so a
+            # provider's token cannot share the session of a local token with the same claims either.
+            claims={**claims, "iss": issuer},
+            verified_by=verified_by,
+            issuer=issuer,
         )
 
-    async def _decode(self, token: str) -> dict[str, Any]:
+    async def _decode(self, token: str) -> tuple[dict[str, Any], Verifier]:
         alg = jwt.get_unverified_header(token).get("alg")
         key: Any
+        verified_by: Verifier
         # The header only picks the key; `algorithms=[alg]` then pins the verifier to that one family, so
         # an RSA public key can never be used as an HMAC secret and "none" never verifies.
         if alg in _HMAC_ALGS and self._secret is not None:
-            key = self._secret
+            key, verified_by = self._secret, "local"
         elif alg in _JWKS_ALGS and self._jwks is not None:
             # PyJWK binds its own algorithm, so an ES256 header cannot select an RSA key (or vice versa).
             key = await anyio.to_thread.run_sync(self._jwks.get_signing_key_from_jwt, token)
+            verified_by = "jwks"
         else:
             raise jwt.InvalidAlgorithmError(f"algorithm {alg!r} not accepted")
         required = ["exp", "sub"] + (["iss"] if self._settings.jwt_issuer else [])
-        return jwt.decode(
+        claims = jwt.decode(
             token,
             key,
             algorithms=[alg],
@@ -103,6 +128,7 @@ class JwtVerifier(TokenVerifier):
             leeway=_LEEWAY_S,
             options={"require": required, "verify_aud": True},
         )
+        return claims, verified_by
 
 
 def _scopes(claims: dict[str, Any]) -> list[str]:
@@ -114,17 +140,40 @@ def _scopes(claims: dict[str, Any]) -> list[str]:
     return []
 
 
-def identity_from_access_token(token: AccessToken, settings: Settings) -> TokenIdentity:
-    claims = token.claims or {}
+def _identity_issuer(verified_by: Verifier, claims: dict[str, Any], settings: Settings) -> str:
+    """The issuer of the identity a verified token signs in: decided by the key that verified it."""
+    if verified_by == "jwks":
+        # decode() has checked the token's `iss` equals it; without one configured there is no issuer.
+        if not settings.jwt_issuer:
+            raise ValueError("JARVIS_JWKS_URL needs JARVIS_JWT_ISSUER")
+        return settings.jwt_issuer
+    if settings.jwks_url:
+        # Next to a provider, our own tokens are their own issuer: `iss` would name the provider's
+        # (decode() requires it), and an HS256 "alice" must never be the provider's "alice".
+        return LOCAL_ISSUER
+    # Secret only, as before this rule: identities were stored under the token's `iss` (which equals
+    # JARVIS_JWT_ISSUER when that is set), else "local". Keeping it keeps existing installs' users; only
+    # the secret's holder can sign such a token, and no provider's identities share these names.
     iss = claims.get("iss")
-    issuer = iss if isinstance(iss, str) and iss else "local"
+    return iss if isinstance(iss, str) and iss else LOCAL_ISSUER
+
+
+def identity_from_access_token(token: AccessToken, settings: Settings) -> TokenIdentity:
+    if not isinstance(token, VerifiedAccessToken):
+        # An AccessToken from anywhere else cannot say which key verified it, so it proves no issuer.
+        raise ValueError("access token was not verified by JwtVerifier")
+    claims = token.claims or {}
+    issuer = token.issuer
     method = claims.get(settings.jwt_auth_method_claim)
     method = method.lower() if isinstance(method, str) else ""
     auth_method = method if _AUTH_METHOD_RE.fullmatch(method) else "unknown"
     email = claims.get("email")
-    verified = claims.get("email_verified")
-    # An unverified address from an external IdP could be anyone's; our own dev tokens are trusted as-is.
-    trusted = verified is True or (verified is None and issuer == "local")
+    # An email links this identity to whoever already has it, so it must be proven twice: the token says
+    # it is verified, and its issuer is one we trust to have checked (our own secret's tokens, and the
+    # provider only if JARVIS_EMAIL_LINK_ISSUERS names it: some let users type any unverified address).
+    trusted = claims.get("email_verified") is True and (
+        token.verified_by == "local" or issuer in settings.email_link_issuers
+    )
     subject = token.subject
     if not subject:
         raise ValueError("access token has no subject")
