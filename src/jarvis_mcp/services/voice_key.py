@@ -16,12 +16,14 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from jarvis_mcp.errors import InvalidInput, JarvisError
 from jarvis_mcp.models import VoiceKeyStatus
-from jarvis_mcp.ports import ActionStore
+from jarvis_mcp.ports import ActionStore, VoiceKeyState
 
 LOCK_AFTER = 5
 LOCK_SECONDS = 15 * 60
 _HASHER = PasswordHasher()  # Argon2id, the library's RFC 9106 defaults (64 MiB, 3 passes)
 _NOT_WORD = re.compile(r"[^\w\s]|_")
+#: A refused claim read back unlocked means a right phrase lifted the lock meanwhile; rarely twice in a row.
+_CLAIM_TRIES = 3
 
 
 class VoiceKeyError(JarvisError):
@@ -37,6 +39,10 @@ def normalize_phrase(phrase: str) -> str:
 
 def _when(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+
+def _locked(state: VoiceKeyState) -> bool:
+    return state.locked_until is not None and state.locked_until > time.time()
 
 
 class VoiceKeyService:
@@ -67,21 +73,30 @@ class VoiceKeyService:
         return self.status()
 
     def verify(self, phrase: str, *, field: str = "phrase") -> None:
-        state = self.store.voice_key_state(self.user_id)
+        # The attempt is counted before the hash is checked, in one atomic step of the store: however many
+        # calls race (threads or processes), at most LOCK_AFTER phrases are checked per lockout window.
+        for _ in range(_CLAIM_TRIES):
+            state, attempt = self.store.claim_voice_key_attempt(self.user_id, time.time(), LOCK_AFTER, LOCK_SECONDS)
+            if attempt is not None or state.hash is None or _locked(state):
+                break
+            # Refused, yet unlocked when read: a right phrase lifted the lock in between. Claim again.
         if state.hash is None:
             raise VoiceKeyError(
                 "no voice key is set: ask the user to choose a secret phrase (at least 3 words) and save it "
                 "with set_voice_key, or confirm through your client's confirmation dialog"
             )
-        if state.locked_until is not None and state.locked_until > time.time():
-            raise VoiceKeyError(f"voice key locked after {LOCK_AFTER} wrong attempts until {_when(state.locked_until)}")
+        if attempt is None and _locked(state):
+            raise VoiceKeyError(f"voice key locked after {LOCK_AFTER} wrong attempts until {_when(state.locked_until)}")  # type: ignore[arg-type]
+        if attempt is None:
+            raise VoiceKeyError(f"{field}: not checked, other attempts were changing the voice key's lock; try again")
         try:
             ok = _HASHER.verify(state.hash, normalize_phrase(phrase))
         except (VerificationError, InvalidHashError):
             ok = False
-        after = self.store.record_voice_key_attempt(self.user_id, ok, LOCK_AFTER, LOCK_SECONDS)
         if ok:
+            self.store.forgive_voice_key_failures(self.user_id, attempt, LOCK_AFTER)
             return
-        if after.locked_until is not None and after.locked_until > time.time():
-            raise VoiceKeyError(f"{field}: wrong voice key; locked until {_when(after.locked_until)}")
-        raise VoiceKeyError(f"{field}: wrong voice key ({LOCK_AFTER - after.failures} attempts left before a lock)")
+        # Already counted by the claim: the state it returned says what is left.
+        if _locked(state):
+            raise VoiceKeyError(f"{field}: wrong voice key; locked until {_when(state.locked_until)}")  # type: ignore[arg-type]
+        raise VoiceKeyError(f"{field}: wrong voice key ({LOCK_AFTER - state.failures} attempts left before a lock)")
