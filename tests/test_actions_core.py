@@ -539,10 +539,10 @@ def test_recover_never_resends_a_row_left_sending(runtime, store_clock) -> None:
     actions = svc.actions(count=counter)
     row = stale_row(svc.store, svc.user_id, "count", {"n": 1}, "sending", store_clock, "crash-2")
     out = actions.recover(row)
-    assert out.status == "failed" and out.delivered is False
+    assert out.status == "unknown" and out.delivered is None and "confirm_action" in out.how_to_confirm
     assert out.error is not None and out.error.startswith("interrupted while sending")
     assert counter.calls == []
-    assert actions.recover(row).status == "failed" and counter.calls == []
+    assert actions.recover(row).status == "unknown" and counter.calls == []
 
 
 def test_recover_asks_the_provider_what_happened(runtime, store_clock) -> None:
@@ -570,7 +570,7 @@ def test_get_recovers_a_stale_action_lazily(runtime, store_clock) -> None:
         summary="just written", sensitive=(), status="queued"), 0)
 
     assert actions.get(queued.id).status == "completed" and len(counter.calls) == 1
-    assert actions.get(sending.id).status == "failed" and len(counter.calls) == 1
+    assert actions.get(sending.id).status == "unknown" and len(counter.calls) == 1
     assert actions.get(fresh.id).status == "queued" and len(counter.calls) == 1  # may be running right now
     assert actions.get(queued.id).status == "completed" and len(counter.calls) == 1
 
@@ -598,7 +598,7 @@ def test_start_up_recovers_every_users_stale_actions_in_the_background(
         assert not shared.recovery.is_alive()
         assert rt.store.outbox_get(alice.user_id, hers.id).status == "completed"
         assert rt.store.outbox_get(bob.user_id, his.id).status == "completed"
-        assert rt.store.outbox_get(bob.user_id, cut.id).status == "failed"
+        assert rt.store.outbox_get(bob.user_id, cut.id).status == "unknown"
         assert len(counters[alice.user_id].calls) == 1 and len(counters[bob.user_id].calls) == 1
     finally:
         shared.release()

@@ -129,8 +129,8 @@ async def test_attendees_by_contact_name(client_for) -> None:
 @pytest.mark.parametrize(("args", "message"), [
     ({"end": f"{DAY}T09:00", "duration_minutes": None}, "end: must be after start"),
     ({"end": f"{DAY}T10:00", "duration_minutes": None}, "end: must be after start"),
-    ({"timezone": "Mars/Olympus"}, "timezone: 'Mars/Olympus' is not a known time zone"),
-    ({"timezone": "../../etc/passwd"}, "timezone: '../../etc/passwd' is not a known time zone"),
+    ({"timezone": "Mars/Olympus"}, "timezone: must be an IANA time zone such as Europe/Madrid"),
+    ({"timezone": "../../etc/passwd"}, "timezone: must be an IANA time zone such as Europe/Madrid"),
     ({"start": "next tuesday at 3"}, "start: 'next tuesday at 3' is not an ISO 8601 date-time"),
     ({"start": f"{DAY}T25:00"}, "start: "),
     ({"end": f"{DAY}T11:00"}, "duration_minutes: give end or duration_minutes, not both"),

@@ -213,3 +213,30 @@ def test_version_and_usage_errors(tmp_path: Path) -> None:
     assert done.returncode == 0 and done.stdout.startswith("jarvis-mcp ")
     assert run_cli([], home=tmp_path).returncode == 2
     assert run_cli(["serve", "--transport", "carrier-pigeon"], home=tmp_path).returncode == 2
+
+
+# --- exit status: 2 the configuration is invalid, 3 a configured service is unreachable at start ---------
+
+UNREACHABLE = {
+    "redis": ({"JARVIS_REDIS_URL": "redis://127.0.0.1:1/0"}, "JARVIS_REDIS_URL: cannot reach Redis at 127.0.0.1:1"),
+    "postgres": ({"JARVIS_STORE": "postgres", "JARVIS_DATABASE_URL": "postgresql://app:s3cret-pw@127.0.0.1:1/jarvis"},
+                 "JARVIS_DATABASE_URL: cannot connect to app@127.0.0.1:1/jarvis"),
+}
+
+
+@pytest.mark.parametrize("service", sorted(UNREACHABLE))
+@pytest.mark.parametrize("args", [["serve", "--transport", "http", "--port", "1"], ["serve"], ["doctor"]],
+                         ids=["http", "stdio", "doctor"])
+def test_a_service_unreachable_at_start_exits_3_with_one_line(tmp_path: Path, service: str, args: list[str]) -> None:
+    env, message = UNREACHABLE[service]
+    done = run_cli(args, home=tmp_path / "home", env=env, stdin="")
+    # Was 3 over HTTP (uvicorn's start-up failure, with a traceback), 1 on stdio and 2 for doctor.
+    assert done.returncode == 3, done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert "s3cret-pw" not in done.stderr
+
+
+def test_an_invalid_setting_still_exits_2(tmp_path: Path) -> None:
+    done = run_cli(["serve", "--transport", "http"], home=tmp_path / "home",
+                   env={"JARVIS_REDIS_URL": "redis://127.0.0.1:1/0", "JARVIS_SHUTDOWN_GRACE_SECONDS": "-1"})
+    assert done.returncode == 2 and "JARVIS_SHUTDOWN_GRACE_SECONDS" in done.stderr, done.stderr

@@ -106,7 +106,7 @@ REMEMBER_REJECTS = [
     ({"text": ""}, "text: must not be empty"),
     ({"text": "   \n\t "}, "text: must not be empty"),
     ({"text": "x" * 10_001}, "text: must be at most 10000 characters"),
-    ({"text": "a\x00b"}, "text: must not contain NUL"),
+    ({"text": "a\x00b"}, "text: must not contain control characters"),
     ({"text": "fine", "kind": "secret"}, "kind: must be one of fact, preference, event, note, task, person"),
     ({"text": "fine", "kind": "conversation"}, "kind: must be one of"),
     ({"text": "fine", "tags": [f"t{i}" for i in range(21)]}, "tags: at most 20 tags"),

@@ -55,7 +55,8 @@ async def test_memory_resource(client_for) -> None:
     async with client_for("alice") as c:
         stored = ok(await c.call_tool("remember", {"text": "Locker code is 4471", "kind": "fact", "tags": ["gym"]}))
         memory = stored["memory"]
-        assert await read_json(c, memory["uri"]) == memory
+        # The memory as stored, with the notice that marks it as data (tests/test_untrusted.py: defused text).
+        assert await read_json(c, memory["uri"]) == {**memory, "notice": DATA_NOTICE}
         with pytest.raises(MCPError) as missing:
             await c.read_resource("jarvis://me/memories/00000000-0000-0000-0000-000000000000")
         assert str(missing.value) == "memory not found: 00000000-0000-0000-0000-000000000000"

@@ -13,6 +13,7 @@ from threadpoolctl import threadpool_limits
 
 from jarvis_mcp.config import ConfigError, Settings
 from jarvis_mcp.errors import JarvisError
+from jarvis_mcp.home import secure_home
 from jarvis_mcp.ports import (
     Cache,
     Calendar,
@@ -227,6 +228,8 @@ def open_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Run
     # on the cores right after embedding the query; a second BLAS thread only fights them (measured here:
     # the 10k scan took 4.3 ms inside a search with two threads, 0.25 ms with one).
     threadpool_limits(1, user_api="blas")
+    # Before anything writes there; created only when this server keeps data in it.
+    secure_home(settings.home, create=settings.store == "sqlite" or settings.document_store == "local")
     embedder = embedder or make_embedder(settings)
     documents = make_document_store(settings)  # first: a configuration error must not leave a store open
     cache, limiter = make_cache_and_limiter(settings)  # before the store too: Redis may be unreachable

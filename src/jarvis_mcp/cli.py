@@ -5,17 +5,23 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from jarvis_mcp import __version__
-from jarvis_mcp.config import ConfigError, Settings, load_settings
+from jarvis_mcp.config import ConfigError, ServiceUnreachable, Settings, load_settings
+from jarvis_mcp.home import UMASK
 from jarvis_mcp.logs import setup_logging
 
 if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
+
     from jarvis_mcp.services.memory import MemoryInput
 
 log = logging.getLogger("jarvis_mcp")
@@ -68,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    os.umask(UMASK)  # what any command writes in the home (db, -wal/-shm, documents, outbox, keys): owner-only
     try:
         settings = load_settings()
     except ConfigError as exc:
@@ -97,6 +104,10 @@ def main(argv: list[str] | None = None) -> int:
             from jarvis_mcp.demo import run_demo
 
             return run_demo()
+    except ServiceUnreachable as exc:
+        # 3, not 2: the settings may be right and the same command succeed once the service is back.
+        print(f"jarvis-mcp: {exc}", file=sys.stderr)
+        return 3
     except ConfigError as exc:
         print(f"jarvis-mcp: {exc}", file=sys.stderr)
         return 2
@@ -107,12 +118,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from jarvis_mcp.server import build_server
 
     if args.transport == "stdio":
-        build_server(settings, read_only=args.read_only).run("stdio")
+        server = build_server(settings, read_only=args.read_only)
+        with _opened(server):
+            server.run("stdio")
         return 0
 
-    import uvicorn
-
-    from jarvis_mcp.web import check_binding, http_app
+    from jarvis_mcp.web import check_binding, http_app, serve
 
     check_binding(settings, args.host)
     if settings.embedder_threads is None:
@@ -123,9 +134,34 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
                     settings.user)
     server = build_server(settings, read_only=args.read_only, resource_url=f"http://{args.host}:{args.port}/mcp")
     app = http_app(server, host=args.host, stateless=args.stateless)
-    log.info("serving http://%s:%d/mcp (streamable HTTP) and /sse (legacy SSE)", args.host, args.port)
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
-    return 0
+    with _opened(server) as hand_over:
+        log.info("serving http://%s:%d/mcp (streamable HTTP) and /sse (legacy SSE)", args.host, args.port)
+        started = serve(app, host=args.host, port=args.port, grace_seconds=settings.shutdown_grace_seconds,
+                        started=hand_over)
+    return 0 if started else 1
+
+
+@contextmanager
+def _opened(server: MCPServer[Any]) -> Iterator[Callable[[], None]]:
+    """The runtime opened before serving: an unreachable database or Redis, or a store that refuses the
+    settings, stops the command with its exit status and one line, not a traceback from inside the
+    server's lifespan (where uvicorn would exit 3 and stdio 1, whatever the cause).
+
+    Yields hand_over(): once the server's lifespan holds the runtime too, this one lets go, so that the
+    lifespan's end closes it (uvicorn re-raises SIGTERM after its shutdown, and nothing after runs)."""
+    shared = server.shared  # type: ignore[attr-defined]
+    shared.acquire()
+    held = [True]
+
+    def hand_over() -> None:
+        if held[0]:
+            held[0] = False
+            shared.release()
+
+    try:
+        yield hand_over
+    finally:
+        hand_over()
 
 
 def _issue(settings: Settings, args: argparse.Namespace) -> int:

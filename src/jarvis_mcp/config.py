@@ -10,7 +10,7 @@ import os
 import tomllib
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import platformdirs
 from pydantic import (
@@ -24,6 +24,7 @@ from pydantic import (
 )
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -32,6 +33,11 @@ from pydantic_settings import (
 
 class ConfigError(Exception):
     """Bad configuration; the message names the setting and the rule."""
+
+
+class ServiceUnreachable(ConfigError):
+    """A configured service (database, Redis) did not answer at start. The settings may be right and a
+    later start succeed, so the command exits with its own status (3), not the configuration's (2)."""
 
 
 def _default_home() -> Path:
@@ -70,6 +76,8 @@ class Settings(BaseSettings):
     user: str = Field("local", min_length=1, max_length=128, description="The stdio / unauthenticated user.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     config: Path | None = Field(None, description="TOML file with these settings (lower-case keys).")
+    shutdown_grace_seconds: float = Field(20, ge=0, le=600, description="On SIGTERM, how long calls in flight "
+                                          "may take to answer before the HTTP server exits.")
 
     store: Literal["sqlite", "postgres"] = "sqlite"
     # Postgres / Supabase: the URL of the app role (not the tables' owner; see `jarvis-mcp migrate`).
@@ -85,6 +93,9 @@ class Settings(BaseSettings):
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     jwt_auth_method_claim: str = "auth_method"
+    # Whose email_verified may join a sign-in to the user with that email (our own secret's tokens always).
+    # NoDecode: the environment gives "a,b" as it is (a list setting would otherwise have to be JSON).
+    email_link_issuers: Annotated[list[str], NoDecode] = Field(default_factory=list)
     public_url: str | None = Field(None, description="This server's public /mcp URL (token audience).")
 
     embedder_threads: int | None = Field(
@@ -197,12 +208,31 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s) URL")
         return v
 
+    @field_validator("email_link_issuers", mode="before")
+    @classmethod
+    def _issuer_list(cls, v: object) -> object:
+        v = v.split(",") if isinstance(v, str) else v
+        return [i.strip() for i in v if isinstance(i, str) and i.strip()] if isinstance(v, list) else v
+
     @model_validator(mode="after")
     def _audience_with_jwks(self) -> Settings:
         # A shared identity provider issues tokens for many services; without an audience check any of
         # them would be accepted here.
         if self.jwks_url and not (self.jwt_audience or self.public_url):
             raise ValueError("JARVIS_JWKS_URL needs JARVIS_JWT_AUDIENCE (or JARVIS_PUBLIC_URL) to check the token audience")
+        # Without its issuer, a provider's `sub` and email would land on identities that are not its own.
+        if self.jwks_url and not self.jwt_issuer:
+            raise ValueError("JARVIS_JWKS_URL needs JARVIS_JWT_ISSUER (the provider's `iss`) so its users stay its own")
+        if self.jwks_url and self.jwt_issuer == "local":
+            raise ValueError("JARVIS_JWT_ISSUER: 'local' names this server's own tokens; use the provider's `iss`")
+        # An issuer named but never accepted would be a silent no-op (a typo, a trailing slash).
+        accepted = self.jwt_issuer if self.jwks_url else None
+        for issuer in self.email_link_issuers:
+            if issuer != accepted:
+                raise ValueError(
+                    f"JARVIS_EMAIL_LINK_ISSUERS: {issuer!r} is not the identity provider's issuer "
+                    f"(JARVIS_JWT_ISSUER with JARVIS_JWKS_URL: {accepted!r}); tokens signed with "
+                    "JARVIS_JWT_SECRET are always trusted")
         return self
 
     @model_validator(mode="after")

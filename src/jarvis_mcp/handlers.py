@@ -15,12 +15,14 @@ import anyio.to_thread
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import ToolAnnotations
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS, ToolAnnotations
 from pydantic import BaseModel
 
 from jarvis_mcp.bootstrap import Runtime, SharedRuntime
-from jarvis_mcp.errors import JarvisError
+from jarvis_mcp.errors import InvalidInput, JarvisError
 from jarvis_mcp.services.scope import UserScope
+from jarvis_mcp.services.text import has_control, printable
 from jarvis_mcp.tokens import identity_from_access_token
 
 log = logging.getLogger(__name__)
@@ -35,10 +37,11 @@ _audited: contextvars.ContextVar[list[bool] | None] = contextvars.ContextVar("ja
 def _redact(arguments: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in arguments.items():
-        if any(word in str(name).lower() for word in _SECRET_WORDS):
-            out[name] = "[redacted]"
+        key = printable(str(name))
+        if any(word in key.lower() for word in _SECRET_WORDS):
+            out[key] = "[redacted]"
         else:
-            out[name] = _trace(value)
+            out[key] = _trace(value)
     return out
 
 
@@ -51,8 +54,50 @@ def _trace(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_trace(v) for v in value]
     if isinstance(value, str) and len(value) > 300:
-        return value[:300] + f"… ({len(value)} chars)"
+        return printable(value[:300]) + f"… ({len(value)} chars)"
+    if isinstance(value, str):
+        return printable(value)  # a NUL would make the audit write fail (Postgres) and the call go unrecorded
     return value
+
+
+def refuse_control(value: Any, field: str) -> None:
+    """Every string inside an argument, however nested (models, lists, dict keys and values), is free of
+    control characters; else a field error naming where. The field is built from names and indices only,
+    never from the offending text, so the error itself stays clean."""
+    if isinstance(value, str):
+        if has_control(value):
+            raise InvalidInput(field, "must not contain control characters")
+    elif isinstance(value, Context):  # the server's own, injected
+        return
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            refuse_control(getattr(value, name, None), f"{field}.{name}")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            refuse_control(key, field)
+            refuse_control(item, f"{field}.{key}")
+    elif isinstance(value, list | tuple | set | frozenset):
+        for i, item in enumerate(value):
+            refuse_control(item, f"{field}[{i}]")
+
+
+def refuse_control_params(params: dict[str, Any]) -> None:
+    """refuse_control for resource template parameters, prompt arguments and completion values: the
+    protocol's invalid-params error, which the SDK passes through as it is."""
+    try:
+        for name, value in params.items():
+            refuse_control(value, name)
+    except InvalidInput as exc:
+        raise MCPError(code=INVALID_PARAMS, message=str(exc)) from None
+
+
+def _checked(fn: F) -> F:
+    @functools.wraps(fn)
+    def run(**kwargs: Any) -> Any:
+        refuse_control_params(kwargs)
+        return fn(**kwargs)
+
+    return run  # type: ignore[return-value]
 
 
 def caller_scope(runtime: Runtime) -> UserScope:
@@ -110,9 +155,12 @@ class Handlers:
                 started = time.perf_counter()
                 status, error = "ok", None
                 try:
+                    # Inside the try: a refused call is still audited (and, admitted, counted).
+                    for name, value in kwargs.items():
+                        refuse_control(value, name)
                     return fn(**kwargs)
                 except JarvisError as exc:
-                    status, error = "error", str(exc)
+                    status, error = "error", printable(str(exc))
                     raise ToolError(str(exc)) from None
                 except Exception:
                     ref = uuid.uuid4().hex[:12]
@@ -135,6 +183,23 @@ class Handlers:
 
         return decorate
 
+    def resource(self, uri: str, **options: Any) -> Callable[[F], F]:
+        """mcp.resource, with a template's parameters checked as tool arguments are."""
+
+        def decorate(fn: F) -> F:
+            self.mcp.resource(uri, **options)(_checked(fn))
+            return fn
+
+        return decorate
+
+    def prompt(self, **options: Any) -> Callable[[F], F]:
+        """mcp.prompt, with the arguments checked as tool arguments are."""
+
+        def decorate(fn: F) -> F:
+            self.mcp.prompt(**options)(_checked(fn))
+            return fn
+
+        return decorate
 
 
 @contextlib.asynccontextmanager
@@ -147,13 +212,14 @@ async def auditing_rejections(shared: SharedRuntime, tool: str) -> AsyncIterator
         yield
     except Exception as exc:
         if not mark:
-            error = str(exc)[:300]
+            # The tool name and the SDK's message come from the client: no raw control characters stored.
+            name, error = printable(tool[:100]), printable(str(exc)[:300])
             try:
                 await anyio.to_thread.run_sync(
-                    lambda: caller_scope(shared.runtime).audit(tool[:100], {}, "error", error, 0.0)
+                    lambda: caller_scope(shared.runtime).audit(name, {}, "error", error, 0.0)
                 )
             except Exception:  # the audit must never change the answer
-                log.exception("could not audit the rejected call to %s", tool[:100])
+                log.exception("could not audit the rejected call to %s", name)
         raise
     finally:
         _audited.reset(token)

@@ -331,8 +331,11 @@ class VoiceKeyStatus(BaseModel):
     attempts_left: int | None = Field(None, description="Wrong phrases allowed before the key locks.")
 
 
+#: unknown: the provider may or may not have acted (a timeout mid-send, a crash); it is never done again
+#: unless the person confirms a resend.
 ActionStatus = Literal[
-    "pending_confirmation", "queued", "sending", "sent", "not_delivered", "completed", "failed", "cancelled", "expired"
+    "pending_confirmation", "queued", "sending", "sent", "not_delivered", "completed", "failed", "cancelled", "expired",
+    "unknown",
 ]
 
 
@@ -346,10 +349,12 @@ class ActionOutcome(BaseModel):
     confirmation_required: bool = False
     reasons: list[str] = Field(default_factory=list, description="Why it needs confirmation.")
     expires_at: datetime | None = None
-    how_to_confirm: str | None = None
+    how_to_confirm: str | None = Field(None, description="How to confirm a pending action, or how to send again "
+                                                         "one whose status is unknown.")
     provider: str | None = None
     provider_ref: str | None = None
-    delivered: bool | None = Field(None, description="True only when the provider accepted it.")
+    delivered: bool | None = Field(None, description="True only when the provider accepted it; null while not "
+                                                     "known (pending, in progress, or unknown).")
     result: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
     replayed: bool = Field(False, description="This call matched an earlier identical one; nothing new was done.")
@@ -453,6 +458,7 @@ class CallTurn(BaseModel):
 class CallDetails(BaseModel):
     call_id: str
     status: str = Field(description="pending_confirmation, not_placed, failed, cancelled, expired, queued, sending, "
+                                    "unknown (it may or may not have been placed), "
                                     "or once placed the provider's: initiated, in_progress, processing, done, failed.")
     placed: bool
     message: str

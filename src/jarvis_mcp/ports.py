@@ -438,7 +438,7 @@ class OutboxRecord:
     arguments: dict[str, Any]
     summary: str
     sensitive: tuple[str, ...]
-    status: str
+    status: str  # models.ActionStatus; unknown: the provider may or may not have acted (never redone unasked)
     provider: str | None
     provider_ref: str | None
     result: dict[str, Any] | None
@@ -462,7 +462,8 @@ class ActionStore(Protocol):
     def outbox_claim(self, user_id: str, new: NewOutbox, window_s: float) -> tuple[OutboxRecord, bool]:
         """Insert, or return the user's action with the same idempotency key, or with the same args_hash
         created within window_s (created False) unless that one ended without acting (failed, cancelled,
-        expired, or pending past its expiry). Atomic: two identical calls never both insert."""
+        expired, or pending past its expiry). One whose outcome is `unknown` is returned: it may have acted.
+        Atomic: two identical calls never both insert."""
         ...
     def outbox_get(self, user_id: str, action_id: str) -> OutboxRecord | None: ...
     def outbox_transition(self, user_id: str, action_id: str, from_status: Sequence[str], to_status: str,
@@ -477,8 +478,16 @@ class ActionStore(Protocol):
         ...
     def voice_key_state(self, user_id: str) -> VoiceKeyState: ...
     def set_voice_key_hash(self, user_id: str, key_hash: str) -> None: ...
-    def record_voice_key_attempt(self, user_id: str, ok: bool, lock_after: int, lock_seconds: float) -> VoiceKeyState:
-        """Reset failures on success; otherwise count one and lock once lock_after is reached."""
+    def claim_voice_key_attempt(self, user_id: str, now: float, lock_after: int,
+                                lock_seconds: float) -> tuple[VoiceKeyState, int | None]:
+        """Count one attempt as a failure BEFORE its phrase is checked, in one atomic step shared by every
+        process: refused (number None, nothing counted) when no key is set or the lock runs past `now`;
+        the claim that reaches lock_after failures sets the lock until now + lock_seconds. Returns the
+        state after and the attempt's number, which only grows (forgive_voice_key_failures takes it)."""
+        ...
+    def forgive_voice_key_failures(self, user_id: str, attempt: int, lock_after: int) -> VoiceKeyState:
+        """The phrase of attempt `attempt` was right: failures counted up to it are forgiven, those claimed
+        after it (still being checked) stay; the lock is lifted unless those alone reach lock_after."""
         ...
 
 
@@ -497,7 +506,8 @@ class MailError(Exception):
     """The provider refused or failed; the message is the provider's own, safe to show.
 
     retryable: worth trying again (HTTP 429/5xx, SMTP 4xx, connection trouble before sending).
-    ambiguous: the provider may have accepted the message anyway (a timeout mid-send): look before resending.
+    ambiguous: the provider may have accepted the message anyway (a timeout mid-send): never resent unless a
+    lookup finds it was sent; the action's outcome is unknown otherwise.
     """
 
     def __init__(self, message: str, *, retryable: bool = False, ambiguous: bool = False,
@@ -555,7 +565,11 @@ class EventRecord:
 
 
 class CalendarError(ProviderFailure):
-    """The calendar provider failed."""
+    """The calendar provider failed. ambiguous: a write may have gone through (an attempt got no answer)."""
+
+    def __init__(self, message: str, *, auth: bool = False, ambiguous: bool = False) -> None:
+        super().__init__(message, auth=auth)
+        self.ambiguous = ambiguous
 
 
 class Calendar(Protocol):
@@ -634,7 +648,14 @@ class CallState:
 
 
 class CallerError(Exception):
-    """The provider refused (its message, safe to show) or stayed unavailable after bounded retries."""
+    """The provider refused (its message, safe to show) or stayed unavailable after bounded retries.
+
+    ambiguous: the provider may have placed the call anyway and could not be asked; never place it again unasked.
+    """
+
+    def __init__(self, message: str, *, ambiguous: bool = False) -> None:
+        super().__init__(message)
+        self.ambiguous = ambiguous
 
 
 class Caller(Protocol):

@@ -125,6 +125,26 @@ def test_derived_matches_skip_actions_that_did_not_act(store_index) -> None:
         assert not created and again.id == row.id, done  # it acted: a retry must not act again
 
 
+def test_an_unknown_outcome_is_matched_like_one_that_acted(store_index) -> None:
+    """It may have acted: a retry finds it (by key or by arguments) instead of acting again, recovery leaves
+    it alone, and only one of two racing resends takes it."""
+    store, _ = store_index
+    alice = new_user(store)
+    row, _ = store.outbox_claim(alice, new(arguments={"maybe": 1}), 600)
+    store.outbox_transition(alice, row.id, ["queued"], "sending")
+    unknown = store.outbox_transition(alice, row.id, ["sending"], "unknown", {"provider": "smtp", "error": "timeout"})
+    assert (unknown.status, unknown.provider, unknown.error, unknown.attempts) == ("unknown", "smtp", "timeout", 1)
+    again, created = store.outbox_claim(alice, new(arguments={"maybe": 1}), 600)
+    assert not created and again.id == row.id
+    keyed, created = store.outbox_claim(alice, new(arguments={"maybe": 1}, key=row.idempotency_key), 0)
+    assert not created and keyed.id == row.id
+    assert row.id not in {r.id for _, r in store.outbox_unfinished(time.time() + 1)}
+    assert store.outbox_transition(alice, row.id, ["queued"], "sending") is None  # not runnable as it is
+    resends = run_together(2, lambda i: store.outbox_transition(alice, row.id, ["unknown"], "sending"))
+    assert sorted(r is None for r in resends) == [False, True]
+    assert store.outbox_get(alice, row.id).attempts == 2
+
+
 def test_transitions_are_compare_and_set(store_index) -> None:
     store, _ = store_index
     alice = new_user(store)
@@ -189,26 +209,40 @@ def test_unfinished_is_every_users_stale_queued_or_sending_rows(store_index) -> 
     assert later[queued.id][1] == store.outbox_get(alice, queued.id)
 
 
-def test_voice_key_state_failures_and_lock(store_index) -> None:
+def test_voice_key_claims_count_before_the_check_and_lock(store_index) -> None:
     store, _ = store_index
-    alice = new_user(store)
-    assert store.voice_key_state(alice) == VoiceKeyState(None, 0, None)
-    store.set_voice_key_hash(alice, "$argon2id$v=19$test")
-    assert store.voice_key_state(alice).hash == "$argon2id$v=19$test"
-    assert store.get_user(alice).has_voice_key is True
-    for n in range(1, LOCK_AFTER):
-        state = store.record_voice_key_attempt(alice, False, LOCK_AFTER, LOCK_SECONDS)
-        assert (state.failures, state.locked_until) == (n, None)
-    before = time.time()
-    locked = store.record_voice_key_attempt(alice, False, LOCK_AFTER, LOCK_SECONDS)
-    assert locked.failures == LOCK_AFTER and before + LOCK_SECONDS <= locked.locked_until <= time.time() + LOCK_SECONDS
-    assert store.voice_key_state(alice) == locked
-    reset = store.record_voice_key_attempt(alice, True, LOCK_AFTER, LOCK_SECONDS)
-    assert (reset.hash, reset.failures, reset.locked_until) == ("$argon2id$v=19$test", 0, None)
-    store.record_voice_key_attempt(alice, False, LOCK_AFTER, LOCK_SECONDS)
+    alice, nobody, now, key = new_user(store), str(uuid.uuid4()), time.time(), "$argon2id$v=19$test"
+
+    def claim(user: str = alice, at: float = now) -> tuple[VoiceKeyState, int | None]:
+        return store.claim_voice_key_attempt(user, at, LOCK_AFTER, LOCK_SECONDS)
+
+    for user in (alice, nobody):  # no key (or no such user): refused, nothing counted
+        assert (store.voice_key_state(user), claim(user)) == (VoiceKeyState(None, 0, None), (VoiceKeyState(None, 0, None), None))
+    store.set_voice_key_hash(alice, key)
+    assert store.voice_key_state(alice).hash == key and store.get_user(alice).has_voice_key is True
+    first = [claim() for _ in range(LOCK_AFTER - 1)]
+    assert [s for s, _ in first] == [VoiceKeyState(key, n, None) for n in range(1, LOCK_AFTER)]
+    # The claim that reaches the limit sets the lock itself, before its phrase is even checked.
+    locked, number = claim()
+    assert [n for _, n in first] + [number] == list(range(first[0][1], first[0][1] + LOCK_AFTER))
+    assert locked == VoiceKeyState(key, LOCK_AFTER, now + LOCK_SECONDS) == store.voice_key_state(alice)
+    # While locked nothing is handed out or counted; once it runs out, one claim is, and locks again
+    # (failures are forgiven by a right phrase only).
+    assert claim(at=now + LOCK_SECONDS - 1) == (locked, None)
+    later = now + LOCK_SECONDS
+    assert claim(at=later) == (VoiceKeyState(key, LOCK_AFTER + 1, later + LOCK_SECONDS), number + 1)
+    assert store.forgive_voice_key_failures(alice, number + 1, LOCK_AFTER) == VoiceKeyState(key, 0, None)
+    # A right phrase forgives what was claimed up to it, not the guesses claimed after it (still being
+    # checked), and keeps a lock those alone reached.
+    claims = [claim()[1] for _ in range(LOCK_AFTER)]
+    assert store.forgive_voice_key_failures(alice, claims[2], LOCK_AFTER) == VoiceKeyState(key, 2, None)
+    late = [claim()[1] for _ in range(3)]
+    assert store.forgive_voice_key_failures(alice, claims[0], LOCK_AFTER) == VoiceKeyState(
+        key, LOCK_AFTER, now + LOCK_SECONDS) == store.voice_key_state(alice)
+    assert store.forgive_voice_key_failures(alice, late[-1], LOCK_AFTER) == VoiceKeyState(key, 0, None)
+    claim()
     store.set_voice_key_hash(alice, "$argon2id$v=19$other")  # a new key starts with a clean slate
     assert store.voice_key_state(alice) == VoiceKeyState("$argon2id$v=19$other", 0, None)
-    assert store.voice_key_state(str(uuid.uuid4())) == VoiceKeyState(None, 0, None)  # no such user
 
 
 def test_two_users_never_see_or_move_each_others_actions(store_index) -> None:
@@ -229,13 +263,15 @@ def test_two_users_never_see_or_move_each_others_actions(store_index) -> None:
     assert [r.id for r in store.outbox_list(alice, 200)] == [hers.id]
     # Voice keys and their counters are per user.
     store.set_voice_key_hash(alice, "$argon2id$alice")
-    for _ in range(LOCK_AFTER):
-        store.record_voice_key_attempt(bob, False, LOCK_AFTER, LOCK_SECONDS)
-    assert store.voice_key_state(alice) == VoiceKeyState("$argon2id$alice", 0, None)
-    assert store.voice_key_state(bob).hash is None and store.voice_key_state(bob).failures == LOCK_AFTER
-    store.record_voice_key_attempt(bob, True, LOCK_AFTER, LOCK_SECONDS)
     store.set_voice_key_hash(bob, "$argon2id$bob")
-    assert store.voice_key_state(alice).hash == "$argon2id$alice"
+    for _ in range(LOCK_AFTER):
+        store.claim_voice_key_attempt(bob, time.time(), LOCK_AFTER, LOCK_SECONDS)
+    assert store.voice_key_state(alice) == VoiceKeyState("$argon2id$alice", 0, None)
+    assert store.voice_key_state(bob).failures == LOCK_AFTER and store.voice_key_state(bob).locked_until
+    state, number = store.claim_voice_key_attempt(alice, time.time(), LOCK_AFTER, LOCK_SECONDS)
+    assert number is not None and state == VoiceKeyState("$argon2id$alice", 1, None)  # bob's lock is not hers
+    store.forgive_voice_key_failures(alice, number, LOCK_AFTER)
+    assert store.voice_key_state(bob).failures == LOCK_AFTER
 
 
 def test_concurrent_claims_insert_once(open_store) -> None:
@@ -268,14 +304,19 @@ def test_concurrent_transitions_let_exactly_one_through(open_store) -> None:
         assert one.outbox_get(alice, row.id).attempts == 1
 
 
-def test_concurrent_wrong_phrases_are_all_counted(open_store) -> None:
+def test_concurrent_claims_hand_out_at_most_the_limit(open_store) -> None:
+    # Two handles (two processes): however many race, exactly LOCK_AFTER attempts are handed out.
     one, _ = open_store()
     two, _ = open_store()
     alice = new_user(one)
     one.set_voice_key_hash(alice, "$argon2id$x")
-    states = run_together(8, lambda i: (one if i % 2 else two).record_voice_key_attempt(alice, False, 5, 900.0))
-    assert sorted(s.failures for s in states) == list(range(1, 9))
-    assert one.voice_key_state(alice).failures == 8 and one.voice_key_state(alice).locked_until is not None
+    now = time.time()
+    claims = run_together(12, lambda i: (one if i % 2 else two).claim_voice_key_attempt(
+        alice, now, LOCK_AFTER, LOCK_SECONDS))
+    granted = sorted((state.failures, number) for state, number in claims if number is not None)
+    assert [f for f, _ in granted] == list(range(1, LOCK_AFTER + 1)) and len({n for _, n in granted}) == LOCK_AFTER
+    assert all(state.locked_until == now + LOCK_SECONDS for state, number in claims if number is None)
+    assert one.voice_key_state(alice) == VoiceKeyState("$argon2id$x", LOCK_AFTER, now + LOCK_SECONDS)
 
 
 def test_postgres_rls_holds_for_the_outbox(backend, store_index) -> None:
@@ -293,7 +334,8 @@ def test_postgres_rls_holds_for_the_outbox(backend, store_index) -> None:
         rows = conn.execute("SELECT user_id::text, arguments::text FROM jarvis.outbox").fetchall()
         assert rows and {r[0] for r in rows} == {bob} and "zanzibar" not in str(rows)
         assert conn.execute("UPDATE jarvis.outbox SET status = 'cancelled' WHERE id = %s", (hers.id,)).rowcount == 0
-        assert conn.execute("UPDATE jarvis.users SET voice_key_failures = 99, voice_key_locked_until = 1e12 "
+        assert conn.execute("UPDATE jarvis.users SET voice_key_failures = 99, voice_key_locked_until = 1e12, "
+                            "voice_key_claims = 0 "
                             "WHERE id = %s", (alice,)).rowcount == 0
         # The recovery function names actions (user and id) and nothing else: no arguments, no summary.
         found = conn.execute("SELECT * FROM jarvis.outbox_unfinished(%s)", (time.time() + 1,))

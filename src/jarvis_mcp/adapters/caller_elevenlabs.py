@@ -139,7 +139,7 @@ class ElevenLabsCaller:
         def already_placed() -> PlacedCall | None:
             found = self._find(request.call_id, deadline)
             if found is None:
-                raise CallerError(UNCERTAIN)
+                raise CallerError(UNCERTAIN, ambiguous=True)
             return found if found.placed else None
 
         answer = self._retrying("placing the call", send, before_resend=already_placed, deadline=deadline)

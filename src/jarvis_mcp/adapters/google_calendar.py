@@ -37,6 +37,8 @@ _FREEBUSY_SCOPES = {_FULL, "https://www.googleapis.com/auth/calendar.freebusy",
                     "https://www.googleapis.com/auth/calendar.readonly",
                     "https://www.googleapis.com/auth/calendar.events.freebusy"}
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+#: Refusals: Google did nothing. Other retried failures may follow a write that went through.
+_REFUSED = frozenset({429, 503})
 _RATE_REASONS = ("rateLimitExceeded", "userRateLimitExceeded")
 _SCOPE_HELP = ("the stored Google credentials do not allow Calendar access; connect Google again granting "
                "calendar access")
@@ -186,6 +188,7 @@ class GoogleCalendar:
 
     def _execute(self, request: Any, *, missing_ok: bool = False, conflict_ok: bool = False) -> dict[str, Any]:
         slept = 0.0
+        unanswered = False
         for attempt in range(self.max_attempts):
             retry_after: float | None = None
             try:
@@ -202,6 +205,7 @@ class GoogleCalendar:
                 if status not in _RETRY_STATUS and not (status == 403 and reason in _RATE_REASONS):
                     raise CalendarError(f"Google Calendar answered {status}: {exc.reason}") from None
                 problem = f"HTTP {status}"
+                unanswered = unanswered or (status not in _REFUSED and status != 403)
                 header = exc.resp.get("retry-after")
                 if header and header.isdigit():
                     retry_after = float(header)
@@ -210,13 +214,14 @@ class GoogleCalendar:
                 raise CalendarError(f"Google refused the stored credentials ({detail})", auth=True) from None
             except (httplib2.HttpLib2Error, TransportError, OSError) as exc:
                 problem = type(exc).__name__
+                unanswered = True
             # Full jitter: many clients retrying at once spread out instead of hammering in lockstep.
             delay = self.rand() * min(self.max_delay, self.base_delay * 2**attempt)
             if retry_after is not None:
                 delay = max(delay, min(retry_after, self.max_delay))
             if attempt + 1 == self.max_attempts or slept + delay > self.budget_s:
                 raise CalendarError(f"Google Calendar is unavailable: gave up after {attempt + 1} attempts "
-                                    f"(last: {problem})")
+                                    f"(last: {problem})", ambiguous=unanswered)
             log.info("Google Calendar %s; retry %d in %.1f s", problem, attempt + 1, delay)
             self.sleep(delay)
             slept += delay

@@ -42,7 +42,8 @@ class OutboxMailer:
         path = self._path(idempotency_key)
         if path.exists():  # the same action again: already kept, keep the first copy
             return self._receipt(path)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # owner-only, whatever the umask
+        self.folder.mkdir(exist_ok=True, mode=0o700)
         data = message.as_bytes(policy=policy.SMTP)  # CRLF line endings, as on the wire
         # Written to a temporary name and renamed: a crash leaves either the whole message or none.
         fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".eml")

@@ -1,15 +1,17 @@
 """The Mailer over SMTP (smtplib): STARTTLS, implicit TLS or plain, with optional AUTH.
 
 SMTP's reply codes are the other way round from HTTP's: 4yz is a transient refusal (try again later),
-5yz a permanent one. Trouble before the message is handed over (connect, TLS, login) is safe to retry;
-a connection lost while the message is being sent is not (the server may have taken it), and SMTP offers
-no way to ask afterwards, so that case is reported as ambiguous and never resent automatically.
+5yz a permanent one. Trouble before the message is handed over (connect, TLS, login, a connection lost
+during MAIL or RCPT) is safe to retry, and any reply the server gives is certain. From the DATA command on,
+a timeout or a lost connection with no final reply is not: the server may have queued the message, and
+SMTP offers no way to ask afterwards, so that case is reported as ambiguous and never resent automatically.
 """
 
 from __future__ import annotations
 
 import smtplib
 import ssl
+from collections.abc import Callable
 from email.message import EmailMessage
 from typing import Literal
 
@@ -81,6 +83,7 @@ class SmtpMailer:
 
     def send(self, message: EmailMessage, *, idempotency_key: str) -> MailReceipt:
         smtp = self._connect()
+        handed_over = _watch_data(smtp)
         try:
             # send_message takes the envelope from From/To/Cc/Bcc and strips Bcc from what it transmits.
             refused = smtp.send_message(message)
@@ -93,8 +96,11 @@ class SmtpMailer:
             raise MailError(f"the SMTP server answered {_reply(exc.smtp_code, exc.smtp_error)}",
                             retryable=400 <= exc.smtp_code < 500) from None
         except (OSError, smtplib.SMTPException) as exc:
-            raise MailError(f"the connection to the SMTP server was lost while sending ({exc}); the server may or "
-                            "may not have accepted the message", ambiguous=True) from None
+            if not handed_over():
+                raise MailError(f"the connection to the SMTP server was lost before the message was sent ({exc})",
+                                retryable=True) from None
+            raise MailError(f"no answer from the SMTP server after the message was sent ({exc}); the server may or "
+                            "may not have accepted it", ambiguous=True) from None
         finally:
             _close(smtp)
         detail = f"accepted by the SMTP server {self.host}"
@@ -102,6 +108,21 @@ class SmtpMailer:
             detail += "; refused for " + "; ".join(f"{addr} ({_reply(code, text)})" for addr, (code, text) in refused.items())
         return MailReceipt(provider=self.provider, provider_ref=str(message["Message-ID"] or "") or None,
                            delivered=True, detail=detail)
+
+
+def _watch_data(smtp: smtplib.SMTP) -> Callable[[], bool]:
+    """Whether the session got as far as DATA: the line between "certainly not sent" and "maybe sent".
+    send_message runs MAIL, RCPT and DATA inside one call, so the step is marked on this session's data()."""
+    started = False
+    data = smtp.data
+
+    def marked(msg: bytes | str) -> tuple[int, bytes]:
+        nonlocal started
+        started = True
+        return data(msg)
+
+    smtp.data = marked  # type: ignore[method-assign]
+    return lambda: started
 
 
 def _close(smtp: smtplib.SMTP) -> None:

@@ -2,11 +2,16 @@
 
 Keys: `<prefix>:{<user uuid>}:...`. The braces are a Redis Cluster hash tag, so all of one user's keys
 live in one slot and the limiter's multi-key script runs on a cluster too.
+
+Unreachable at start, the server does not start (ServiceUnreachable, exit status 3). Gone while serving,
+it keeps serving: the cache is bypassed and limits are not enforced, each said once at WARNING when Redis
+goes away and once when it is back.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from urllib.parse import urlsplit
@@ -17,7 +22,7 @@ from redis.retry import Retry
 
 from jarvis_mcp.adapters.local_cache import tightest
 from jarvis_mcp.adapters.windows import window
-from jarvis_mcp.config import ConfigError
+from jarvis_mcp.config import ConfigError, ServiceUnreachable
 from jarvis_mcp.ports import Decision, Limit
 
 log = logging.getLogger(__name__)
@@ -62,30 +67,61 @@ def client_for(url: str, *, timeout: float = 2.0) -> redis.Redis:
 
 
 def connect(url: str, *, timeout: float = 2.0) -> redis.Redis:
-    """A client, checked with a PING, or ConfigError naming the setting."""
+    """A client, checked with a PING, or ServiceUnreachable naming the setting."""
     try:
         client = client_for(url, timeout=timeout)
+    except ValueError as exc:  # a malformed URL is the configuration's fault, not the service's
+        raise ConfigError(f"JARVIS_REDIS_URL: {exc}") from None
+    try:
         client.ping()
-    except (redis.RedisError, ValueError) as exc:
-        raise ConfigError(f"JARVIS_REDIS_URL: cannot reach Redis at {where(url)}: {exc}") from None
+    except redis.RedisError as exc:
+        raise ServiceUnreachable(f"JARVIS_REDIS_URL: cannot reach Redis at {where(url)}: {exc}") from None
     return client
 
 
+def _describe(client: redis.Redis) -> str:
+    kw = client.connection_pool.connection_kwargs
+    return str(kw["path"]) if "path" in kw else f"{kw.get('host', 'localhost')}:{kw.get('port', 6379)}/{kw.get('db', 0)}"
+
+
 class _Keys:
+    # What this use of Redis does while Redis is away, and once it is back, for the operator's log.
+    while_down = "it is not used"
+    while_up = "back in use"
+
     def __init__(self, client: redis.Redis, prefix: str) -> None:
         if not prefix or any(c in prefix for c in "{} "):
             raise ValueError("prefix must be non-empty, without braces or spaces")
         self.client = client
         self.prefix = prefix
         self._down_until = 0.0
+        self._down = False
+        self._state_lock = threading.Lock()
 
     def _check_up(self) -> None:
         # After a failure, calls fail at once for a few seconds instead of each waiting on a dead server.
         if time.monotonic() < self._down_until:
             raise redis.ConnectionError("Redis marked down after a recent failure")
 
-    def _mark_down(self) -> None:
+    def _mark_down(self, exc: Exception) -> None:
         self._down_until = time.monotonic() + BREAK_SECONDS
+        with self._state_lock:
+            if self._down:
+                return
+            self._down = True
+        # Once per outage, not per call: a busy server would otherwise log thousands of lines.
+        log.warning("Redis at %s is unreachable (%s): %s until it answers again (tried again every %.0f s)",
+                    _describe(self.client), exc, self.while_down, BREAK_SECONDS)
+
+    def _mark_up(self) -> None:
+        if not self._down:
+            return
+        with self._state_lock:
+            if not self._down:
+                return
+            self._down = False
+        # At the outage's level, so whoever saw it go sees it come back.
+        log.warning("Redis at %s answers again: %s", _describe(self.client), self.while_up)
 
     def key(self, user_id: str, *parts: str) -> str:
         if not user_id or any(c in user_id for c in "{}:"):
@@ -96,17 +132,18 @@ class _Keys:
 class RedisCache(_Keys):
     """Values expire with their TTL; memory is bounded by Redis' own maxmemory policy."""
 
-    def __init__(self, client: redis.Redis, prefix: str = "jarvis") -> None:
-        super().__init__(client, prefix)
-        self._warned = 0.0
+    while_down = "the cache is bypassed (answers are computed afresh, slower but correct)"
+    while_up = "the cache is in use again"
 
     def get(self, user_id: str, key: str) -> bytes | None:
         try:
             self._check_up()
-            return self.client.get(self.key(user_id, "c", key))  # type: ignore[return-value]
+            value = self.client.get(self.key(user_id, "c", key))
         except redis.RedisError as exc:
             self._degraded(exc)
             return None
+        self._mark_up()
+        return value  # type: ignore[return-value]
 
     def set(self, user_id: str, key: str, value: bytes, ttl: float) -> None:
         if ttl <= 0:
@@ -116,32 +153,37 @@ class RedisCache(_Keys):
             self.client.set(self.key(user_id, "c", key), value, px=max(1, int(ttl * 1000)))
         except redis.RedisError as exc:
             self._degraded(exc)
+            return
+        self._mark_up()
 
     def incr(self, user_id: str, counter: str, amount: int = 1) -> int:
         k = self.key(user_id, "n", counter)
         try:
             self._check_up()
-            if amount == 0:
-                return int(self.client.get(k) or 0)  # type: ignore[arg-type]
-            return int(self.client.incrby(k, amount))  # type: ignore[arg-type]
+            raw = self.client.get(k) if amount == 0 else self.client.incrby(k, amount)
+            value = int(raw or 0)  # type: ignore[arg-type]
         except redis.RedisError as exc:
             self._degraded(exc)
             return 0
+        self._mark_up()
+        return value
 
     def close(self) -> None:
         self.client.close()
 
     def _degraded(self, exc: Exception) -> None:
-        # A cache outage slows answers down; it must not fail them. Logged at most once a minute.
+        # A cache outage slows answers down; it must not fail them.
         if not isinstance(exc, redis.ConnectionError) or "marked down" not in str(exc):
-            self._mark_down()
-        now = time.monotonic()
-        if now - self._warned > 60:
-            self._warned = now
-            log.error("Redis cache unavailable, serving without it: %s", exc)
+            self._mark_down(exc)
 
 
 class RedisLimiter(_Keys):
+    """While Redis is away hit() raises, and the usage service serves the call unmetered: refusing every
+    user because a counter store is down would turn an outage of Redis into an outage of the server."""
+
+    while_down = "usage limits are not enforced (calls are served without counting them)"
+    while_up = "usage limits are enforced again"
+
     def __init__(self, client: redis.Redis, prefix: str = "jarvis", *, clock=time.time) -> None:  # noqa: ANN001
         super().__init__(client, prefix)
         self._script = client.register_script(_HIT)
@@ -162,9 +204,10 @@ class RedisLimiter(_Keys):
         self._check_up()
         try:
             allowed, which, *used = self._script(keys=keys, args=args)
-        except redis.RedisError:
-            self._mark_down()
+        except redis.RedisError as exc:
+            self._mark_down(exc)
             raise
+        self._mark_up()
         if not allowed:
             _, end, limit = slots[int(which) - 1]
             u = int(used[0])

@@ -6,6 +6,9 @@ from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 
 from jarvis_mcp.errors import NotFound
 from jarvis_mcp.handlers import Handlers
+from jarvis_mcp.models import DOCUMENT_NOTICE
+from jarvis_mcp.tools.render import json_text
+from jarvis_mcp.untrusted import data_block
 
 
 def register(h: Handlers) -> None:
@@ -16,20 +19,22 @@ def register(h: Handlers) -> None:
         description="Your stored documents (newest 100), with their sizes, types and resource URIs.",
     )
     def documents() -> str:
-        return h.scope().documents.list(limit=100).model_dump_json(indent=2)
+        return json_text(h.scope().documents.list(limit=100))
 
-    @mcp.resource(
+    @h.resource(
         "jarvis://me/documents/{document_id}", name="document", mime_type="text/plain",
         description="The text of one of your documents (extracted from PDF / HTML; Markdown as written).",
     )
     def document(document_id: str) -> str:
         try:
-            return h.scope().documents.text(document_id)
+            text = h.scope().documents.text(document_id)
         except NotFound as exc:
             # The same answer as an unknown URI: another user's document is indistinguishable from none.
             raise ResourceNotFoundError(str(exc)) from None
+        # Clients paste a resource into the model's context as it is: it carries its own marking.
+        return f"{DOCUMENT_NOTICE}\n{data_block('document', text, id=document_id)}"
 
-    @mcp.resource(
+    @h.resource(
         "jarvis://me/documents/{document_id}/original", name="document-original",
         mime_type="application/octet-stream",
         description="The original file of one of your documents, as stored (its type is in jarvis://me/documents).",

@@ -6,6 +6,8 @@ from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 
 from jarvis_mcp.errors import NotFound
 from jarvis_mcp.handlers import Handlers
+from jarvis_mcp.models import DATA_NOTICE
+from jarvis_mcp.tools.render import json_text
 
 
 def register(h: Handlers) -> None:
@@ -16,15 +18,15 @@ def register(h: Handlers) -> None:
         description="Your profile, and whether onboarding is complete.",
     )
     def profile() -> str:
-        return h.scope().account.profile().model_dump_json(indent=2)
+        return json_text(h.scope().account.profile())
 
-    @mcp.resource(
+    @h.resource(
         "jarvis://me/memories/{memory_id}", name="memory", mime_type="application/json",
         description="One of your memories, by id.",
     )
     def memory(memory_id: str) -> str:
         try:
-            return h.scope().memory.get(memory_id).model_dump_json(indent=2)
+            return json_text(h.scope().memory.get(memory_id), notice=DATA_NOTICE)
         except NotFound as exc:
             # The same answer as an unknown URI: another user's memory is indistinguishable from none.
             raise ResourceNotFoundError(str(exc)) from None
@@ -34,7 +36,7 @@ def register(h: Handlers) -> None:
         description="Your recent conversations, memories and actions.",
     )
     def history() -> str:
-        return h.scope().account.history(50).model_dump_json(indent=2)
+        return json_text(h.scope().account.history(50))
 
     @mcp.resource(
         "jarvis://me/usage", name="usage", mime_type="application/json",

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jarvis_mcp.errors import InvalidInput
 from jarvis_mcp.models import ActionEntry, ConversationEntry, History, Profile, Usage, UsageDay
 from jarvis_mcp.ports import Store, UserRecord
 from jarvis_mcp.services.memory import to_memory
-from jarvis_mcp.services.text import clean_text, from_epoch
+from jarvis_mcp.services.text import clean_text, from_epoch, valid_zone
 
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
 _PROFILE_ASKS = ("name", "timezone", "locale", "pronouns")
@@ -47,11 +46,7 @@ class AccountService:
         if pronouns is not None:
             fields["pronouns"] = clean_text("pronouns", pronouns, 40)
         if timezone is not None:
-            try:
-                ZoneInfo(timezone)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise InvalidInput("timezone", f"{timezone!r} is not an IANA time zone (e.g. Europe/Madrid)") from None
-            fields["timezone"] = timezone
+            fields["timezone"] = valid_zone("timezone", timezone).key
         if locale is not None:
             if not _LOCALE.match(locale):
                 raise InvalidInput("locale", f"{locale!r} is not a language tag (e.g. es, es-ES, en-US)")

@@ -2,6 +2,8 @@
 
 A feature service (mail, calendar, calls, bulk deletes) turns a tool call into an ActionRequest and
 provides an Executor; this service owns idempotency, the pending-confirmation lifecycle and recovery.
+An action whose outcome cannot be known (no answer to a send, a crash mid-send) is `unknown`, never `failed`:
+it is not done again, by a retry or by recovery, unless the person confirms it (confirm_action).
 """
 
 from __future__ import annotations
@@ -28,15 +30,33 @@ PENDING_TTL_S = 5 * 60
 #: An action left 'sending' this long was interrupted (provider calls are bounded well below it).
 STALE_AFTER_S = 120
 _FINAL = ("sent", "not_delivered", "completed", "failed", "cancelled", "expired")
+#: The provider may or may not have acted. Retries match it like a sent action (it may have happened), and
+#: it is carried out again only when the person confirms that, as they would a pending action.
+UNKNOWN = "unknown"
+RESEND_HOW = (
+    "Whether this was carried out is not known (see error), so it was not done again: it cannot happen twice. "
+    "Tell the user; they can check (the recipient, their sent mail, calendar or call history). Only if they "
+    "want it done again anyway, call confirm_action with this action_id and their voice key phrase, or without "
+    "a phrase to ask them in your client's confirmation dialog."
+)
 
 
 class ProviderError(JarvisError):
     """The provider refused or failed; the message is the provider's, safe to show."""
 
 
+class OutcomeUnknown(ProviderError):
+    """The provider may have acted but gave no answer (a timeout mid-send). Recorded as unknown, not failed:
+    a failed action is redone by an identical retry, and this one might then happen twice."""
+
+    def __init__(self, message: str, *, provider: str = "-") -> None:
+        super().__init__(message)
+        self.provider = provider
+
+
 @dataclass(frozen=True)
 class ExecutionResult:
-    status: Literal["sent", "not_delivered", "completed", "failed"]
+    status: Literal["sent", "not_delivered", "completed", "failed", "unknown"]
     provider: str
     provider_ref: str | None = None
     result: dict[str, Any] = field(default_factory=dict)
@@ -111,15 +131,17 @@ class ActionService:
         return self._run(record)
 
     def confirm(self, action_id: str, phrase: str) -> ActionOutcome:
-        record = self._pending(action_id)
+        """Run a pending action, or send again one whose outcome is unknown, with the person's voice key."""
+        record = self._confirmable(action_id)
         self.voice_key.verify(phrase)
         return self._release(record)
 
     def confirm_by_person(self, action_id: str, approved: bool) -> ActionOutcome:
         """A human answered the client's confirmation dialog (MCP elicitation)."""
-        record = self._pending(action_id)
+        record = self._confirmable(action_id)
         if not approved:
-            return self.cancel(action_id)
+            # Declining a resend leaves the outcome as it was; there is nothing pending to drop.
+            return self._outcome(record) if record.status == UNKNOWN else self.cancel(action_id)
         return self._release(record)
 
     def cancel(self, action_id: str) -> ActionOutcome:
@@ -137,7 +159,7 @@ class ActionService:
 
     def check_pending(self, action_id: str) -> None:
         """Raise what confirming would: not found (also for another user's), not pending, or expired."""
-        self._pending(action_id)
+        self._confirmable(action_id)
 
     def list(self, limit: int = 50) -> list[ActionOutcome]:
         if not 1 <= limit <= 200:
@@ -146,6 +168,8 @@ class ActionService:
 
     def pending_summary(self, action_id: str) -> str | None:
         record = self.store.outbox_get(self.user_id, action_id)
+        if record is not None and record.status == UNKNOWN:
+            return f"{record.summary}, again: the first attempt may already have gone through (its outcome is unknown)"
         if record is None or record.status != "pending_confirmation" or self._expired(record):
             return None
         return record.summary
@@ -164,9 +188,9 @@ class ActionService:
         if verdict is None:
             # The provider may or may not have acted; sending again could duplicate it. Say so.
             verdict = ExecutionResult(
-                status="failed", provider="unknown",
-                error="interrupted while sending; the provider cannot tell whether it arrived, so it was not "
-                      "sent again — check, and ask again if needed",
+                status="unknown", provider="-",
+                error="interrupted while sending; the provider cannot tell whether it went through, so it was "
+                      "not done again",
             )
         done = self.store.outbox_transition(self.user_id, record.id, ["sending"], verdict.status, _fields(verdict))
         return self._outcome(done or self._get(record.id))
@@ -179,8 +203,10 @@ class ActionService:
             raise NotFound("action", action_id)
         return record
 
-    def _pending(self, action_id: str) -> OutboxRecord:
+    def _confirmable(self, action_id: str) -> OutboxRecord:
         record = self._get(action_id)
+        if record.status == UNKNOWN:
+            return record  # confirming it is the person's explicit "do it again"
         if record.status != "pending_confirmation":
             raise InvalidInput("action_id", f"nothing to confirm: the action is {record.status} (confirmations are single-use)")
         if self._expired(record):
@@ -193,6 +219,8 @@ class ActionService:
         return record.expires_at is not None and record.expires_at <= time.time()
 
     def _release(self, record: OutboxRecord) -> ActionOutcome:
+        if record.status == UNKNOWN:
+            return self._resend(record)
         queued = self.store.outbox_transition(
             self.user_id, record.id, ["pending_confirmation"], "queued", unexpired=True
         )
@@ -200,17 +228,40 @@ class ActionService:
             raise InvalidInput("action_id", "nothing to confirm: the action was already confirmed or expired")
         return self._run(queued)
 
+    def _resend(self, record: OutboxRecord) -> ActionOutcome:
+        sending = self.store.outbox_transition(self.user_id, record.id, [UNKNOWN], "sending")
+        if sending is None:  # confirmed twice at once: one of them resends
+            raise InvalidInput("action_id", "nothing to confirm: the action is already being done again")
+        executor = self.executors[record.kind]
+        try:
+            found = executor.reconcile(record.id, record.arguments) if hasattr(executor, "reconcile") else None  # type: ignore[union-attr]
+        except Exception:
+            log.warning("could not ask the provider about action %s before resending it", record.id, exc_info=True)
+            found = None
+        if found is not None and found.status in ("sent", "completed"):
+            # The provider has it after all: the person wanted it done, and it is, once.
+            done = self.store.outbox_transition(self.user_id, record.id, ["sending"], found.status, _fields(found))
+            return self._outcome(done or self._get(record.id))
+        return self._execute(sending)
+
     def _run(self, record: OutboxRecord) -> ActionOutcome:
         sending = self.store.outbox_transition(self.user_id, record.id, ["queued"], "sending")
         if sending is None:  # another worker took it
             return self._outcome(self._get(record.id))
+        return self._execute(sending)
+
+    def _execute(self, record: OutboxRecord) -> ActionOutcome:
         try:
             verdict = self.executors[record.kind].execute(record.id, record.arguments)
+        except OutcomeUnknown as exc:
+            verdict = ExecutionResult(status="unknown", provider=exc.provider, error=str(exc))
         except JarvisError as exc:
             verdict = ExecutionResult(status="failed", provider="-", error=str(exc))
         except Exception:
             log.exception("action %s (%s) failed", record.id, record.kind)
-            verdict = ExecutionResult(status="failed", provider="-", error="internal error; the server log has the details")
+            # A fault after the provider was called would make "failed" a lie that a retry turns into a twin.
+            verdict = ExecutionResult(status="unknown", provider="-",
+                                      error="internal error while carrying it out; the server log has the details")
         done = self.store.outbox_transition(self.user_id, record.id, ["sending"], verdict.status, _fields(verdict))
         return self._outcome(done or self._get(record.id))
 
@@ -223,6 +274,8 @@ class ActionService:
                    "dialog; call cancel_action to drop it.")
             if not self.voice_key.status().has_voice_key:
                 how += " The user has no voice key yet: they can set one with set_voice_key."
+        elif record.status == UNKNOWN:
+            how = RESEND_HOW
         return ActionOutcome(
             action_id=record.id, kind=record.kind, status=record.status,  # type: ignore[arg-type]
             summary=record.summary, confirmation_required=pending, reasons=list(record.sensitive),

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from jarvis_mcp.errors import InvalidInput, JarvisError, NotFound
 from jarvis_mcp.models import (
@@ -27,11 +27,11 @@ from jarvis_mcp.models import (
     EventReceipt,
 )
 from jarvis_mcp.ports import Calendar, CalendarError, EventRecord, NewEvent
-from jarvis_mcp.services.actions import ActionRequest, ExecutionResult, ProviderError
+from jarvis_mcp.services.actions import ActionRequest, ExecutionResult, OutcomeUnknown, ProviderError
 from jarvis_mcp.services.contact_rules import normalize_email
 from jarvis_mcp.services.contacts import ContactService
 from jarvis_mcp.services.credentials import CredentialService, Vault
-from jarvis_mcp.services.text import clean_text, fold
+from jarvis_mcp.services.text import clean_text, fold, valid_zone, zone
 
 if TYPE_CHECKING:
     from jarvis_mcp.services.scope import UserScope
@@ -63,16 +63,6 @@ def event_id_for(action_id: str) -> str:
     return uuid.UUID(action_id).hex
 
 
-def zone_named(field: str, name: str) -> ZoneInfo:
-    name = name.strip()
-    try:
-        if not name or len(name) > 64:
-            raise ValueError
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput(field, f"{name!r} is not a known time zone; use an IANA name like Europe/Madrid") from None
-
-
 def parse_time(field: str, text: str, tz: ZoneInfo) -> datetime:
     """ISO 8601; a time without an offset is read in tz."""
     raw = text.strip()
@@ -87,19 +77,12 @@ def parse_time(field: str, text: str, tz: ZoneInfo) -> datetime:
 
 
 def to_event(rec: EventRecord, provider: str) -> CalendarEvent:
-    tz = _zone_or_utc(rec.timezone)
+    tz = zone(rec.timezone)
     return CalendarEvent(
         id=rec.id, title=rec.title, start=datetime.fromtimestamp(rec.start, tz), end=datetime.fromtimestamp(rec.end, tz),
         timezone=rec.timezone, attendees=list(rec.attendees), location=rec.location, description=rec.description,
         link=rec.link, provider=provider,
     )
-
-
-def _zone_or_utc(name: str | None) -> ZoneInfo:
-    try:
-        return ZoneInfo(name) if name else ZoneInfo("UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
 
 
 def _when(start: datetime, end: datetime) -> str:
@@ -164,9 +147,9 @@ class CalendarService:
 
     def _user_zone(self, given: str | None) -> tuple[str, ZoneInfo]:
         if given is not None:
-            tz = zone_named("timezone", given)
+            tz = valid_zone("timezone", given)
             return tz.key, tz
-        tz = _zone_or_utc(self.timezone)
+        tz = zone(self.timezone)
         return tz.key, tz
 
     # -- scheduling --------------------------------------------------------------------------------
@@ -278,10 +261,10 @@ class CalendarService:
                 fold(same_as[0]), same_as[1].timestamp(), same_as[2].timestamp())
             if e.id == exclude or identical:
                 continue
-            tz = _zone_or_utc(e.timezone)
+            tz = zone(e.timezone)
             out.append(EventConflict(start=datetime.fromtimestamp(e.start, tz), end=datetime.fromtimestamp(e.end, tz),
                                      event_id=e.id, title=e.title))
-        tz = _zone_or_utc(self.timezone)
+        tz = zone(self.timezone)
         for b_start, b_end in busy:
             if not any(e.start < b_end and e.end > b_start for e in events):
                 out.append(EventConflict(start=datetime.fromtimestamp(b_start, tz), end=datetime.fromtimestamp(b_end, tz)))
@@ -308,7 +291,7 @@ class CalendarService:
         emails = tuple(p["email"] for p in arguments["attendees"])
         new = NewEvent(id=event_id, title=arguments["title"], start=start, end=end, timezone=arguments["timezone"],
                        attendees=emails, location=arguments["location"], description=arguments["description"])
-        ref = self._call(lambda: self.calendar.insert(new))
+        ref = self._insert(new)
         event = to_event(EventRecord(id=ref, title=new.title, start=start, end=end, timezone=new.timezone,
                                      attendees=emails, location=new.location, description=new.description), provider)
         local = provider == "local"
@@ -317,6 +300,26 @@ class CalendarService:
             result={"event": event.model_dump(mode="json"), "conflicts": _dump(conflicts),
                     "invitations": self._invitations(len(emails), local)},
         )
+
+    def _insert(self, new: NewEvent) -> str:
+        """The provider's reference. When an attempt got no answer, whether the insert went through anyway
+        is asked by the event's id; when that cannot be asked either, the outcome is unknown."""
+        try:
+            return self.calendar.insert(new)
+        except CalendarError as exc:
+            if exc.auth:
+                raise JarvisError(f"{exc}. {CONNECT_HELP}") from None
+            if not exc.ambiguous:
+                raise ProviderError(str(exc)) from None
+            failure = exc
+        try:
+            found = self.calendar.get(new.id)
+        except CalendarError:
+            raise OutcomeUnknown(f"{failure}; whether the event was created could not be checked, so it was not "
+                                 "created again", provider=self.provider) from None
+        if found is None:
+            raise ProviderError(str(failure))
+        return found.id
 
     def _still_reachable(self, contact_id: str, email: str) -> bool:
         try:
@@ -349,6 +352,8 @@ class CalendarService:
             message = f"{where}; {result.get('invitations', '')}."
         elif outcome.status in ("failed", "cancelled", "expired"):
             message = f"Not scheduled: {outcome.error or 'the action was ' + outcome.status}."
+        elif outcome.status == "unknown":
+            message = f"Not known whether the event was created: {outcome.error}. {outcome.how_to_confirm}"
         else:
             message = f"The action is {outcome.status}."
         if conflicts and outcome.status != "failed":
@@ -401,6 +406,8 @@ class CalendarService:
             message = "Nothing is cancelled yet: it waits for the user's confirmation (see action.how_to_confirm)."
         elif outcome.status in ("completed", "sent"):
             message = f"Cancelled; {result.get('notified', '')}."
+        elif outcome.status == "unknown":
+            message = f"Not known whether the event was cancelled: {outcome.error}. {outcome.how_to_confirm}"
         else:
             message = f"Not cancelled: {outcome.error or 'the action was ' + outcome.status}."
         if outcome.replayed:
@@ -454,6 +461,8 @@ class ScheduleEvent:
         # saw it, doing it again finishes the action without a second event.
         try:
             return self.calendar.create(action_id, arguments)
+        except OutcomeUnknown:
+            return None  # the provider could not tell: the action's outcome stays unknown
         except JarvisError as exc:
             return ExecutionResult(status="failed", provider="-", error=str(exc))
 

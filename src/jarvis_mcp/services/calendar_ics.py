@@ -4,21 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from icalendar import Calendar, Event, vCalAddress
 
 from jarvis_mcp.ports import EventRecord
+from jarvis_mcp.services.text import zone
 
 PRODID = "-//jarvis-mcp//calendar//EN"
 UID_DOMAIN = "jarvis-mcp"
-
-
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
 
 
 def to_ics(events: Sequence[EventRecord], *, now: float) -> str:
@@ -29,7 +22,7 @@ def to_ics(events: Sequence[EventRecord], *, now: float) -> str:
     cal.add("method", "PUBLISH")
     stamp = datetime.fromtimestamp(now, UTC)
     for e in events:
-        tz = _zone(e.timezone)
+        tz = zone(e.timezone)
         item = Event()
         item.add("uid", f"{e.id}@{UID_DOMAIN}")
         item.add("dtstamp", stamp)

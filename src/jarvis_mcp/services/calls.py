@@ -23,7 +23,7 @@ from jarvis_mcp.ports import (
     ContactRecord,
     PlacedCall,
 )
-from jarvis_mcp.services.actions import ActionRequest, ExecutionResult, ProviderError
+from jarvis_mcp.services.actions import ActionRequest, ExecutionResult, OutcomeUnknown, ProviderError
 from jarvis_mcp.services.contact_rules import normalize_phone
 from jarvis_mcp.services.contacts import ContactService
 from jarvis_mcp.services.text import clean_text, fold, from_epoch
@@ -43,6 +43,7 @@ _NOT_PLACED = {"pending_confirmation": "Not placed yet: waiting for the user's c
                "queued": "Being placed.", "sending": "Being placed.",
                "cancelled": "Not placed: the request was cancelled.",
                "expired": "Not placed: the confirmation window expired; ask again."}
+UNKNOWN_CALL = "Not known whether the call was placed, so it was not placed again:"
 
 
 class CallService:
@@ -88,6 +89,8 @@ class CallService:
                 message += " " + outcome.how_to_confirm
         elif outcome.status == "failed":
             message = f"Not placed: {outcome.error}"
+        elif outcome.status == "unknown":
+            message = f"{UNKNOWN_CALL} {(outcome.error or '').rstrip('.')}. {outcome.how_to_confirm}"
         else:
             message = str(result.get("message") or ("The call is being placed." if placed else "Not placed."))
         if placed:
@@ -169,6 +172,8 @@ class CallService:
         try:
             placed = self.caller.place(request)
         except CallerError as exc:
+            if exc.ambiguous:
+                raise OutcomeUnknown(str(exc), provider=self.caller.provider) from None
             raise ProviderError(str(exc)) from None
         return _verdict(placed, arguments, agent_id)
 
@@ -252,6 +257,8 @@ class CallService:
             message = str(result.get("message") or "Not placed.")
         elif action.status == "failed":
             message = f"Not placed: {action.error}"
+        elif action.status == "unknown":
+            message = f"{UNKNOWN_CALL} {(action.error or '').rstrip('.')}."
         else:
             message = _NOT_PLACED.get(status, f"Not placed: {status}.")
         return CallDetails(

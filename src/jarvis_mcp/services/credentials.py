@@ -45,7 +45,7 @@ def _key_file(home: Path) -> bytes:
     path = home / _KEY_FILE
     with _lock:
         if not path.exists():
-            home.mkdir(parents=True, exist_ok=True)
+            home.mkdir(parents=True, exist_ok=True, mode=0o700)
             try:
                 # O_EXCL: two processes starting together cannot both write (and disagree on) the key.
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

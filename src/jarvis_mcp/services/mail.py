@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from jarvis_mcp.errors import InvalidInput, JarvisError, NotFound
 from jarvis_mcp.models import EmailReceipt, EmailRecipient
 from jarvis_mcp.ports import ContactRecord, Mailer, MailError, MailReceipt
-from jarvis_mcp.services.actions import ActionRequest, ExecutionResult, ProviderError
+from jarvis_mcp.services.actions import ActionRequest, ExecutionResult, OutcomeUnknown, ProviderError
 from jarvis_mcp.services.text import fold
 
 if TYPE_CHECKING:
@@ -371,10 +371,11 @@ class MailService:
             # Sending again with the same key cannot duplicate it (the outbox keeps one file per action).
             try:
                 return self.execute(action_id, arguments)
+            except OutcomeUnknown:
+                return None
             except JarvisError as exc:
                 return ExecutionResult(status="failed", provider=mailer.provider, error=str(exc))
-        find = getattr(mailer, "find_sent", None)
-        ref = self._look_up(find, message_id_for(action_id))
+        ref = self._look_up(getattr(mailer, "find_sent", None), message_id_for(action_id))
         if ref is None:
             return None
         receipt = MailReceipt(mailer.provider, ref, True, "the provider has it: it was sent before the interruption")
@@ -445,7 +446,8 @@ class MailService:
 
     def _send(self, mailer: Mailer, message: EmailMessage, action_id: str) -> MailReceipt:
         """Retries what is worth retrying (429/5xx/transient) with capped exponential backoff and full
-        jitter, inside a bounded time; a send that may have gone through is looked up before any resend."""
+        jitter, inside a bounded time; a send that may have gone through is never retried: it is looked up,
+        and is sent when the provider has it, unknown otherwise."""
         deadline = self.clock() + self.budget_s
         find = getattr(mailer, "find_sent", None)
         attempt = 0
@@ -458,8 +460,9 @@ class MailService:
                 ref = self._look_up(find, message["Message-ID"])
                 if ref is not None:
                     return MailReceipt(mailer.provider, ref, True, "sent (the provider has it, after an interrupted attempt)")
-                if find is None:
-                    raise ProviderError(f"{error}; not resent, so it cannot arrive twice — check, and ask again if needed")
+                # A lookup can prove a message was sent, never that it was not (a search index lags, or the
+                # provider cannot be asked at all, as SMTP): sending again could make a second copy.
+                raise OutcomeUnknown(f"{error}; not sent again, so it cannot arrive twice", provider=mailer.provider)
             if not error.retryable:
                 raise ProviderError(str(error))
             delay = self.rand() * min(MAX_DELAY_S, BASE_DELAY_S * 2 ** attempt)

@@ -6,13 +6,19 @@ import hashlib
 import re
 import unicodedata
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from jarvis_mcp.errors import InvalidInput
 
 MAX_TAGS = 20
 _TAG = re.compile(r"^[\w][\w\-:./]{0,39}$")
 _WORD = re.compile(r"\w+")
+# IANA names are letters, digits, _ + - in up to three parts (Etc/GMT+5, America/Argentina/Buenos_Aires).
+_ZONE = re.compile(r"^[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+){0,2}$")
+ZONE_RULE = "must be an IANA time zone such as Europe/Madrid"
+# C0 controls but tab, newline and carriage return; DEL; C1. No argument needs them, NUL is refused by
+# Postgres and cuts strings short in C code, and the rest can hide text from whoever reads it.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 # Words that match nearly every memory: as keyword terms they only add noise and cost.
 STOPWORDS = frozenset(
@@ -68,12 +74,35 @@ def keyword_terms(query: str, limit: int = 16) -> list[str]:
 
 
 def zone(name: str | None) -> ZoneInfo:
+    """A stored zone name, read leniently: one that no longer resolves shows times in UTC, never fails."""
     if not name:
         return ZoneInfo("UTC")
     try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+        return valid_zone("timezone", name)
+    except InvalidInput:
         return ZoneInfo("UTC")
+
+
+def valid_zone(field: str, name: str) -> ZoneInfo:
+    """A zone the caller names. ZoneInfo reads the name as a path under the tz database: a folder
+    ("America", "Etc") raises IsADirectoryError and a long name OSError, so the shape is checked first
+    and any failure left is the caller's mistake, never a server error."""
+    key = name.strip()
+    if len(key) > 64 or not _ZONE.match(key):
+        raise InvalidInput(field, ZONE_RULE)
+    try:
+        return ZoneInfo(key)
+    except Exception:  # ZoneInfoNotFoundError, ValueError (not a TZif file), OSError
+        raise InvalidInput(field, ZONE_RULE) from None
+
+
+def has_control(text: str) -> bool:
+    return _CONTROL.search(text) is not None
+
+
+def printable(text: str) -> str:
+    """Control characters written as \\xNN: safe to echo, log and store (Postgres refuses NUL)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def to_epoch(value: datetime | None, tz_name: str | None) -> float | None:

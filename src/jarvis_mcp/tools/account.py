@@ -9,7 +9,8 @@ from pydantic import Field
 
 from jarvis_mcp.handlers import Handlers
 from jarvis_mcp.models import History, Profile, UsageReport
-from jarvis_mcp.tools.render import data_result, memory_block
+from jarvis_mcp.tools.render import data_result, json_result
+from jarvis_mcp.untrusted import data_block
 
 
 def register(h: Handlers) -> None:
@@ -21,8 +22,8 @@ def register(h: Handlers) -> None:
         ),
         annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False),
     )
-    def get_profile() -> Profile:
-        return h.scope().account.profile()
+    def get_profile() -> Annotated[CallToolResult, Profile]:
+        return json_result(h.scope().account.profile())
 
     @h.tool(
         title="Set profile",
@@ -38,8 +39,8 @@ def register(h: Handlers) -> None:
         timezone: Annotated[str | None, Field(description="IANA time zone, e.g. Europe/Madrid.")] = None,
         locale: Annotated[str | None, Field(description="Language tag, e.g. es-ES.")] = None,
         preferences: Annotated[dict[str, str] | None, Field(description="Free-form preferences to merge.")] = None,
-    ) -> Profile:
-        return h.scope().account.set_profile(name, pronouns, timezone, locale, preferences)
+    ) -> Annotated[CallToolResult, Profile]:
+        return json_result(h.scope().account.set_profile(name, pronouns, timezone, locale, preferences))
 
     @h.tool(
         title="Get usage",
@@ -63,7 +64,7 @@ def register(h: Handlers) -> None:
     ) -> Annotated[CallToolResult, History]:
         history = h.scope().account.history(limit)
         blocks = [
-            memory_block({"id": m.id, "kind": m.kind, "date": m.created_at.isoformat(timespec="minutes")}, m.text)
+            data_block("memory", m.text, id=m.id, kind=m.kind, date=m.created_at.isoformat(timespec="minutes"))
             for m in history.recent_memories
         ]
         summary = (

@@ -6,12 +6,13 @@ from typing import Annotated, Any
 
 from mcp.server.elicitation import AcceptedElicitation, ElicitationResult
 from mcp.server.mcpserver import Context, Elicit, Resolve
-from mcp.types import ToolAnnotations
+from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from jarvis_mcp.errors import InvalidInput
 from jarvis_mcp.handlers import Handlers, caller_scope
 from jarvis_mcp.models import ActionOutcome, VoiceKeyStatus
+from jarvis_mcp.tools.render import json_result, json_text
 
 
 class ActionList(BaseModel):
@@ -66,44 +67,51 @@ def register(h: Handlers) -> None:
         action_id: Annotated[str, Field(description="The pending action's id.")],
         person: Annotated[ElicitationResult[HumanConfirmation], Resolve(ask_the_person)],
         phrase: Annotated[str | None, Field(description="The user's voice key, as they said it.")] = None,
-    ) -> ActionOutcome:
+    ) -> Annotated[CallToolResult, ActionOutcome]:
+        # Action summaries and results quote contact names, subjects, event titles.
         actions = h.scope().actions
         if phrase is not None:
-            return actions.confirm(action_id, phrase)
+            return json_result(actions.confirm(action_id, phrase))
         answer = _answer(person)
         if answer is None:
             actions.check_pending(action_id)  # a missing, finished or expired action says so first
             raise InvalidInput("phrase", "give the user's voice key phrase (this client cannot show a confirmation dialog)")
-        return actions.confirm_by_person(action_id, answer)
+        return json_result(actions.confirm_by_person(action_id, answer))
 
     @h.tool(
         title="Cancel action",
         description="Drop a pending action; nothing is carried out.",
         annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False),
     )
-    def cancel_action(action_id: Annotated[str, Field(description="The pending action's id.")]) -> ActionOutcome:
-        return h.scope().actions.cancel(action_id)
+    def cancel_action(
+        action_id: Annotated[str, Field(description="The pending action's id.")],
+    ) -> Annotated[CallToolResult, ActionOutcome]:
+        return json_result(h.scope().actions.cancel(action_id))
 
     @h.tool(
         title="Get action",
         description="Where an action stands (pending, sent, failed, ...), with the provider's reference.",
         annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False),
     )
-    def get_action(action_id: Annotated[str, Field(description="The action's id.")]) -> ActionOutcome:
-        return h.scope().actions.get(action_id)
+    def get_action(
+        action_id: Annotated[str, Field(description="The action's id.")],
+    ) -> Annotated[CallToolResult, ActionOutcome]:
+        return json_result(h.scope().actions.get(action_id))
 
     @h.tool(
         title="List actions",
         description="The user's outbox: recent actions (emails, events, calls, deletions) and their status.",
         annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False),
     )
-    def list_actions(limit: Annotated[int, Field(description="How many (1-200).")] = 20) -> ActionList:
-        return ActionList(actions=h.scope().actions.list(limit))
+    def list_actions(
+        limit: Annotated[int, Field(description="How many (1-200).")] = 20,
+    ) -> Annotated[CallToolResult, ActionList]:
+        return json_result(ActionList(actions=h.scope().actions.list(limit)))
 
     @h.mcp.resource("jarvis://me/outbox", name="outbox", mime_type="application/json",
                     description="Your actions (emails, events, calls, deletions) and their status.")
     def outbox() -> str:
-        return ActionList(actions=h.scope().actions.list(100)).model_dump_json(indent=2)
+        return json_text(ActionList(actions=h.scope().actions.list(100)))
 
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from mcp.types import ToolAnnotations
+from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from jarvis_mcp.handlers import Handlers
 from jarvis_mcp.models import EventCancelled, EventList, EventReceipt
+from jarvis_mcp.tools.render import json_result
 
 
 def register(h: Handlers) -> None:
@@ -43,11 +44,12 @@ def register(h: Handlers) -> None:
                         "ignore: do not look.")] = "warn",
         idempotency_key: Annotated[str | None, Field(description="Your id for this request: a retry with the "
                                                                  "same key returns the first result.")] = None,
-    ) -> EventReceipt:
+    ) -> Annotated[CallToolResult, EventReceipt]:
         scope = h.scope()
         request = scope.calendar.request_schedule(title, start, end, duration_minutes, timezone, attendees, location,
                                                   description, check_conflicts, idempotency_key)
-        return scope.calendar.schedule_receipt(scope.actions.submit(request), request.conflicts)
+        # Conflicts show other events, which invitations from anyone can put in the calendar.
+        return json_result(scope.calendar.schedule_receipt(scope.actions.submit(request), request.conflicts))
 
     @h.tool(
         title="List events",
@@ -61,8 +63,8 @@ def register(h: Handlers) -> None:
         start: Annotated[str | None, Field(description="From, ISO 8601; default now.")] = None,
         end: Annotated[str | None, Field(description="Until, ISO 8601; default start + 7 days.")] = None,
         limit: Annotated[int, Field(description="At most this many events (1-500).")] = 100,
-    ) -> EventList:
-        return h.scope().calendar.list_events(start, end, limit)
+    ) -> Annotated[CallToolResult, EventList]:
+        return json_result(h.scope().calendar.list_events(start, end, limit))
 
     @h.tool(
         title="Cancel event",
@@ -73,10 +75,12 @@ def register(h: Handlers) -> None:
         annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True,
                                     open_world_hint=remote),
     )
-    def cancel_event(event_id: Annotated[str, Field(description="The event's id.")]) -> EventCancelled:
+    def cancel_event(
+        event_id: Annotated[str, Field(description="The event's id.")],
+    ) -> Annotated[CallToolResult, EventCancelled]:
         scope = h.scope()
         request = scope.calendar.request_cancel(event_id)
-        return scope.calendar.cancel_receipt(scope.actions.submit(request), request.event)
+        return json_result(scope.calendar.cancel_receipt(scope.actions.submit(request), request.event))
 
     @h.mcp.resource("jarvis://me/calendar.ics", name="calendar", mime_type="text/calendar",
                     description="Your calendar as an iCalendar file (the past year and the next five).")

@@ -8,8 +8,9 @@ from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from jarvis_mcp.handlers import Handlers
-from jarvis_mcp.models import CallDetails, CallReceipt
-from jarvis_mcp.tools.render import data_result, memory_block
+from jarvis_mcp.models import CALL_NOTICE, CallDetails, CallReceipt
+from jarvis_mcp.tools.render import data_result, json_result
+from jarvis_mcp.untrusted import data_block
 
 
 def register(h: Handlers) -> None:
@@ -30,10 +31,10 @@ def register(h: Handlers) -> None:
         language: Annotated[str | None, Field(description="Language code of the call (es, en, ...); default: "
                                                           "the user's profile language.")] = None,
         idempotency_key: Annotated[str | None, Field(description="Retries with the same key never call twice.")] = None,
-    ) -> CallReceipt:
+    ) -> Annotated[CallToolResult, CallReceipt]:
         scope = h.scope()
         request = scope.calls.request_call(contact, purpose, first_message, language, idempotency_key)
-        return scope.calls.receipt(request, scope.actions.submit(request))
+        return json_result(scope.calls.receipt(request, scope.actions.submit(request)))
 
     @h.tool(
         title="Get call",
@@ -44,12 +45,13 @@ def register(h: Handlers) -> None:
         call_id: Annotated[str, Field(description="The call_id from call_contact.")],
     ) -> Annotated[CallToolResult, CallDetails]:
         call = h.scope().calls.get_call(call_id)
-        who = f"{call.contact_name} ({call.to_number})" if call.contact_name else call.to_number
-        blocks = [memory_block({"call": call.call_id, "kind": "call-summary"}, call.summary)] if call.summary else []
-        blocks += [memory_block({"call": call.call_id, "kind": "call-transcript", "role": turn.role,
-                                 "at": f"{turn.at_seconds}s" if turn.at_seconds is not None else None}, turn.text)
+        blocks = [data_block("contact", call.contact_name, id=call.contact_id)] if call.contact_name else []
+        if call.summary:
+            blocks.append(data_block("memory", call.summary, call=call.call_id, kind="call-summary"))
+        blocks += [data_block("memory", turn.text, call=call.call_id, kind="call-transcript", role=turn.role,
+                              at=f"{turn.at_seconds}s" if turn.at_seconds is not None else None)
                    for turn in call.transcript]
-        head = f"Call {call.call_id} to {who}: {call.status}. {call.message}"
+        head = f"Call {call.call_id} to {call.to_number}: {call.status}. {call.message}"
         if call.note:
             head += f" ({call.note})"
-        return data_result(call, head, blocks)
+        return data_result(call, head, blocks, CALL_NOTICE)

@@ -7,11 +7,19 @@ from typing import Annotated
 
 import anyio.from_thread
 from mcp.server.mcpserver import Context
-from mcp.types import ToolAnnotations
+from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from jarvis_mcp.handlers import Handlers
-from jarvis_mcp.models import ContactSearchResult, DeleteContactResult, SaveContactResult, SyncResult
+from jarvis_mcp.models import (
+    CONTACT_NOTICE,
+    ContactSearchResult,
+    DeleteContactResult,
+    SaveContactResult,
+    SyncResult,
+)
+from jarvis_mcp.tools.render import data_result, json_result
+from jarvis_mcp.untrusted import data_block
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +40,14 @@ def register(h: Handlers) -> None:
         query: Annotated[str, Field(description="Name, phone, email, company, tag or description.")],
         limit: Annotated[int, Field(description="How many results (1-50).")] = 5,
         tags: Annotated[list[str] | None, Field(description="Only contacts with any of these tags.")] = None,
-    ) -> ContactSearchResult:
-        return h.scope().contacts.search(query, limit, tags)
+    ) -> Annotated[CallToolResult, ContactSearchResult]:
+        result = h.scope().contacts.search(query, limit, tags)
+        blocks = [
+            data_block("contact", hit.model_dump_json(exclude={"id", "uri", "score", "matched"}, exclude_none=True),
+                       id=hit.id, score=round(hit.score, 3), matched=",".join(hit.matched))
+            for hit in result.hits
+        ]
+        return data_result(result, f"{len(result.hits)} contacts found for {query!r}.", blocks, CONTACT_NOTICE)
 
     @h.tool(
         title="Save contact",
@@ -57,9 +71,10 @@ def register(h: Handlers) -> None:
         notes: Annotated[str | None, Field(description="Free text: how the user knows them, context.")] = None,
         relationship: Annotated[str | None, Field(description="To the user, e.g. client, friend, sister.")] = None,
         replace_lists: Annotated[bool, Field(description="Replace emails/phones/tags instead of adding.")] = False,
-    ) -> SaveContactResult:
-        return h.scope().contacts.save(contact_id, name, emails, phones, company, role, tags, notes, relationship,
-                                       replace_lists)
+    ) -> Annotated[CallToolResult, SaveContactResult]:
+        # The reason and possible duplicates name other stored contacts.
+        return json_result(h.scope().contacts.save(contact_id, name, emails, phones, company, role, tags, notes,
+                                                   relationship, replace_lists))
 
     @h.tool(
         title="Delete contact",
@@ -68,8 +83,8 @@ def register(h: Handlers) -> None:
     )
     def delete_contact(
         contact_id: Annotated[str, Field(description="The contact's id.")],
-    ) -> DeleteContactResult:
-        return h.scope().contacts.delete(contact_id)
+    ) -> Annotated[CallToolResult, DeleteContactResult]:
+        return json_result(h.scope().contacts.delete(contact_id))
 
     @h.tool(
         title="Sync Google Contacts",
@@ -80,7 +95,7 @@ def register(h: Handlers) -> None:
         ),
         annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True),
     )
-    def sync_contacts(ctx: Context) -> SyncResult:
+    def sync_contacts(ctx: Context) -> Annotated[CallToolResult, SyncResult]:
         def progress(done: int, total: int | None, message: str) -> None:
             try:
                 # The tool runs on a worker thread; the notification is sent from the event loop.
@@ -88,4 +103,5 @@ def register(h: Handlers) -> None:
             except Exception:  # progress is a courtesy: never fail the sync over it
                 log.debug("could not report sync progress", exc_info=True)
 
-        return h.scope().contacts.sync(progress)
+        # Skipped rows quote the provider's data.
+        return json_result(h.scope().contacts.sync(progress))

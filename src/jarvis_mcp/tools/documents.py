@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from jarvis_mcp.handlers import Handlers
 from jarvis_mcp.models import DOCUMENT_NOTICE, DocumentAdded, DocumentDeleted, DocumentList, DocumentText
-
-
-def _escape(text: str) -> str:
-    # The document must not be able to close its own block and speak outside it.
-    return text.replace("</document", "<\\/document").replace("<document", "<\\document")
+from jarvis_mcp.tools.render import data_result, json_result
+from jarvis_mcp.untrusted import data_block
 
 
 def register(h: Handlers) -> None:
@@ -36,8 +33,9 @@ def register(h: Handlers) -> None:
         tags: Annotated[list[str] | None, Field(description="Short labels, e.g. ['contracts', 'home'].")] = None,
         filename: Annotated[str | None, Field(
             description="File name to use for attachments, e.g. 'lease.pdf' (default: from the title).")] = None,
-    ) -> DocumentAdded:
-        return h.scope().documents.add(title, text, content_base64, mime_type, tags, filename)
+    ) -> Annotated[CallToolResult, DocumentAdded]:
+        # The same content stored before comes back under its first title.
+        return json_result(h.scope().documents.add(title, text, content_base64, mime_type, tags, filename))
 
     @h.tool(
         title="List documents",
@@ -51,8 +49,8 @@ def register(h: Handlers) -> None:
         query: Annotated[str | None, Field(description="Text to look for in titles and file names.")] = None,
         tags: Annotated[list[str] | None, Field(description="Only documents with any of these tags.")] = None,
         limit: Annotated[int, Field(description="How many (1-100).")] = 20,
-    ) -> DocumentList:
-        return h.scope().documents.list(query, tags, limit)
+    ) -> Annotated[CallToolResult, DocumentList]:
+        return json_result(h.scope().documents.list(query, tags, limit))
 
     @h.tool(
         title="Get document",
@@ -72,10 +70,9 @@ def register(h: Handlers) -> None:
         doc = result.document
         more = f" ({len(result.text)} of {doc.chars} characters from {result.offset}; more at offset {result.next_offset})" \
             if result.truncated else ""
-        head = f'<document id="{doc.id}" mime_type="{doc.mime_type}" pages="{doc.pages or ""}">'
-        text = "\n".join([f"Document {doc.title!r}{more}.", DOCUMENT_NOTICE, head, _escape(result.text), "</document>"])
-        return CallToolResult(content=[TextContent(type="text", text=text)],
-                              structured_content=result.model_dump(mode="json"))
+        block = data_block("document", result.text, id=doc.id, title=doc.title, mime_type=doc.mime_type,
+                           pages=doc.pages)
+        return data_result(result, f"Document {doc.id}{more}.", [block], DOCUMENT_NOTICE)
 
     @h.tool(
         title="Delete document",
@@ -87,5 +84,5 @@ def register(h: Handlers) -> None:
     )
     def delete_document(
         document_id: Annotated[str, Field(description="The document's id.")],
-    ) -> DocumentDeleted:
-        return h.scope().documents.delete(document_id)
+    ) -> Annotated[CallToolResult, DocumentDeleted]:
+        return json_result(h.scope().documents.delete(document_id))

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from mcp.types import ToolAnnotations
+from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from jarvis_mcp.handlers import Handlers
 from jarvis_mcp.models import EmailReceipt
+from jarvis_mcp.tools.render import json_result
 
 
 def register(h: Handlers) -> None:
@@ -37,8 +38,9 @@ def register(h: Handlers) -> None:
         html: Annotated[bool, Field(description="The body is HTML (a plain-text version is added).")] = False,
         idempotency_key: Annotated[str | None, Field(
             description="Your own key for this email (1-200 chars): a retry with it never sends twice.")] = None,
-    ) -> EmailReceipt:
+    ) -> Annotated[CallToolResult, EmailReceipt]:
         scope = h.scope()
         request = scope.mail.request_send(to, subject, body, cc, bcc, attachments, reply_to_message_id, html,
                                           idempotency_key)
-        return scope.mail.receipt(scope.actions.submit(request), request)
+        # Recipients resolved from contacts, and a replayed earlier email, echo stored text.
+        return json_result(scope.mail.receipt(scope.actions.submit(request), request))

@@ -11,7 +11,8 @@ from pydantic import Field
 from jarvis_mcp.handlers import Handlers
 from jarvis_mcp.models import ConversationLogged, ForgetResult, MemoryKind, RememberResult, SearchResult
 from jarvis_mcp.services.memory import Turn
-from jarvis_mcp.tools.render import data_result, memory_block
+from jarvis_mcp.tools.render import data_result, json_result
+from jarvis_mcp.untrusted import data_block
 
 WritableKind = Annotated[str, Field(description="fact, preference, event, note, task or person")]
 
@@ -30,8 +31,9 @@ def register(h: Handlers) -> None:
         kind: WritableKind = "note",
         tags: Annotated[list[str] | None, Field(description="Short labels, e.g. ['family', 'health'].")] = None,
         occurred_at: Annotated[datetime | None, Field(description="When it happened (ISO 8601, with offset).")] = None,
-    ) -> RememberResult:
-        return h.scope().memory.remember(text, kind, tags, occurred_at)
+    ) -> Annotated[CallToolResult, RememberResult]:
+        # Near-duplicates echo other stored texts.
+        return json_result(h.scope().memory.remember(text, kind, tags, occurred_at))
 
     @h.tool(
         title="Search memory",
@@ -52,11 +54,10 @@ def register(h: Handlers) -> None:
     ) -> Annotated[CallToolResult, SearchResult]:
         result = h.scope().memory.search(query, top_k, list(kinds) if kinds else None, tags, since, until)
         blocks = [
-            memory_block(
-                {"id": hit.id, "kind": hit.kind, "role": hit.role, "tags": ",".join(hit.tags),
-                 "date": (hit.occurred_at or hit.created_at).isoformat(timespec="minutes"), "score": hit.score,
-                 "document": hit.document_uri, "title": (hit.document_title or "").replace('"', "'")},
-                hit.text,
+            data_block(
+                "memory", hit.text, id=hit.id, kind=hit.kind, role=hit.role, tags=",".join(hit.tags),
+                date=(hit.occurred_at or hit.created_at).isoformat(timespec="minutes"), score=hit.score,
+                document=hit.document_uri, title=hit.document_title,
             )
             for hit in result.hits
         ]

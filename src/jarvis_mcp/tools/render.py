@@ -2,30 +2,37 @@
 
 from __future__ import annotations
 
-import re
+import json
 from collections.abc import Iterable
+from typing import Any
 
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel
 
 from jarvis_mcp.models import DATA_NOTICE
-
-# Models read tags loosely: "</MEMORY >" or "< /memory>" would close a block as surely as "</memory>".
-_TAG_START = re.compile(r"<(?=\s*/?\s*memory)", re.IGNORECASE)
+from jarvis_mcp.untrusted import defuse
 
 
-def _escape(text: str) -> str:
-    # A memory must not be able to close its own block (or open a fake one) and speak outside it.
-    return _TAG_START.sub("&lt;", text)
-
-
-def memory_block(attrs: dict[str, object], text: str) -> str:
-    head = " ".join(f'{k}="{v}"' for k, v in attrs.items() if v not in (None, "", []))
-    return f"<memory {head}>\n{_escape(text)}\n</memory>"
-
-
-def data_result(model: BaseModel, summary: str, blocks: Iterable[str]) -> CallToolResult:
-    text = "\n".join([summary, DATA_NOTICE, *blocks])
+def data_result(model: BaseModel, summary: str, blocks: Iterable[str], notice: str = DATA_NOTICE) -> CallToolResult:
+    text = "\n".join([defuse(summary), notice, *blocks])
     return CallToolResult(
         content=[TextContent(type="text", text=text)], structured_content=model.model_dump(mode="json")
+    )
+
+
+def json_text(model: BaseModel, notice: str | None = None) -> str:
+    """A model as JSON for a model to read: stored strings in it cannot pass for tags.
+
+    JSON stays JSON (clients parse it); the structured copy of a tool result keeps the stored text verbatim.
+    """
+    data: dict[str, Any] = model.model_dump(mode="json")
+    if notice is not None:
+        data["notice"] = notice
+    return defuse(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def json_result(model: BaseModel) -> CallToolResult:
+    """What the SDK would return for `model` (its JSON as text, and structured), with the text defused."""
+    return CallToolResult(
+        content=[TextContent(type="text", text=json_text(model))], structured_content=model.model_dump(mode="json")
     )

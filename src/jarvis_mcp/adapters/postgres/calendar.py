@@ -37,13 +37,13 @@ class CalendarTables:
         return _event(row)
 
     def calendar_get(self, user_id: str, event_id: str) -> EventRecord | None:
-        with self.db.session(user_id) as conn:
+        with self.db.read(user_id) as conn:
             row = conn.execute(f"SELECT {_COLUMNS} FROM jarvis.events WHERE user_id = %s AND id = %s",
                                (user_id, event_id)).fetchone()
         return _event(row) if row else None
 
     def calendar_list(self, user_id: str, start: float, end: float, limit: int) -> list[EventRecord]:
-        with self.db.session(user_id) as conn:
+        with self.db.read(user_id) as conn:
             rows = conn.execute(
                 f"SELECT {_COLUMNS} FROM jarvis.events WHERE user_id = %s AND starts_at < %s AND ends_at > %s "
                 "ORDER BY starts_at, id LIMIT %s",

@@ -29,7 +29,7 @@ class CallTables:
     def call_get(self, user_id: str, call_id: str) -> CallRecord | None:
         if not uuids([call_id]):
             return None
-        with self.db.session(user_id) as conn:
+        with self.db.read(user_id) as conn:
             row = conn.execute(f"SELECT {_COLUMNS} FROM jarvis.calls WHERE user_id = %s AND action_id = %s",
                                (user_id, call_id)).fetchone()
         return _record(row) if row else None

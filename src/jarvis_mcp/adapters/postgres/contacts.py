@@ -49,7 +49,7 @@ class ContactTables:
         wanted = uuids(ids)
         if not wanted:
             return []
-        with self.db.session(user_id) as conn:
+        with self.db.read(user_id) as conn:
             rows = conn.execute(f"SELECT {_COLUMNS} FROM jarvis.contacts WHERE user_id = %s AND id = ANY(%s::uuid[])",
                                 (user_id, wanted)).fetchall()
         return [_record(r) for r in rows]
@@ -57,7 +57,7 @@ class ContactTables:
     def contacts_by_handles(self, user_id: str, emails: Sequence[str], phones: Sequence[str]) -> list[tuple[str, ContactRecord]]:
         if not emails and not phones:
             return []
-        with self.db.session(user_id) as conn:
+        with self.db.read(user_id) as conn:
             rows = conn.execute(
                 "SELECT h.handle, " + ", ".join(f"c.{c.strip()}" for c in _COLUMNS.split(",")) +
                 " FROM (SELECT email AS handle, contact_id FROM jarvis.contact_emails WHERE user_id = %s AND email = ANY(%s) "
@@ -70,7 +70,7 @@ class ContactTables:
     def contacts_by_source(self, user_id: str, source: str, source_ids: Sequence[str]) -> dict[str, ContactRecord]:
         if not source_ids:
             return {}
-        with self.db.session(user_id) as conn:
+        with self.db.read(user_id) as conn:
             rows = conn.execute(
                 f"SELECT {_COLUMNS} FROM jarvis.contacts WHERE user_id = %s AND source = %s AND source_id = ANY(%s)",
                 (user_id, source, list(source_ids)),
@@ -80,20 +80,20 @@ class ContactTables:
     def contacts_by_name(self, user_id: str, names_folded: Sequence[str]) -> list[ContactRecord]:
         if not names_folded:
             return []
-        with self.db.session(user_id) as conn:
+        with self.db.read(user_id) as conn:
             rows = conn.execute(f"SELECT {_COLUMNS} FROM jarvis.contacts WHERE user_id = %s AND name_folded = ANY(%s)",
                                 (user_id, list(names_folded))).fetchall()
         return [_record(r) for r in rows]
 
     def source_ids(self, user_id: str, source: str) -> dict[str, str]:
-        with self.db.session(user_id) as conn:
+        with self.db.read(user_id) as conn:
             rows = conn.execute(
                 "SELECT source_id, id::text FROM jarvis.contacts WHERE user_id = %s AND source = %s "
                 "AND source_id IS NOT NULL", (user_id, source)).fetchall()
         return {str(sid): str(cid) for sid, cid in rows}
 
     def list_contacts(self, user_id: str, offset: int, limit: int) -> list[ContactRecord]:
-        with self.db.session(user_id) as conn:
+        with self.db.read(user_id) as conn:
             rows = conn.execute(
                 # COLLATE "C": the same order as SQLite's byte-wise text comparison.
                 f'SELECT {_COLUMNS} FROM jarvis.contacts WHERE user_id = %s ORDER BY name_folded COLLATE "C", id::text '
@@ -101,7 +101,7 @@ class ContactTables:
         return [_record(r) for r in rows]
 
     def count_contacts(self, user_id: str) -> int:
-        with self.db.session(user_id) as conn:
+        with self.db.read(user_id) as conn:
             return int(conn.execute("SELECT count(*) FROM jarvis.contacts WHERE user_id = %s", (user_id,)).fetchone()[0])
 
     # -- search ---------------------------------------------------------------------------------
@@ -122,7 +122,7 @@ class ContactTables:
             return index.nearest(vector, tags, limit)
 
     def _contact_index(self, user_id: str) -> ContactIndex | None:
-        with self.db.session(user_id) as conn:
+        with self.db.read(user_id) as conn:
             version = _version(conn, user_id)
         if version == 0:
             return None
@@ -140,7 +140,7 @@ class ContactTables:
         return fresh
 
     def _load_contact_index(self, user_id: str) -> ContactIndex:
-        with self.db.session(user_id) as conn:
+        with self.db.read(user_id) as conn:
             # One statement, one snapshot: the version and the rows agree.
             rows = conn.execute(
                 "SELECT v.version, " + ", ".join(f"c.{c.strip()}" for c in _COLUMNS.split(",")) + ", c.notes_vector "
@@ -247,7 +247,7 @@ class ContactTables:
     # -- sync state and credentials -------------------------------------------------------------
 
     def get_sync_token(self, user_id: str, provider: str) -> str | None:
-        with self.db.session(user_id) as conn:
+        with self.db.read(user_id) as conn:
             row = conn.execute("SELECT sync_token FROM jarvis.sync_state WHERE user_id = %s AND provider = %s",
                                (user_id, provider)).fetchone()
         return row[0] if row else None
@@ -261,7 +261,7 @@ class ContactTables:
             )
 
     def get_credential(self, user_id: str, provider: str) -> bytes | None:
-        with self.db.session(user_id) as conn:
+        with self.db.read(user_id) as conn:
             row = conn.execute("SELECT secret FROM jarvis.credentials WHERE user_id = %s AND provider = %s",
                                (user_id, provider)).fetchone()
         return bytes(row[0]) if row else None

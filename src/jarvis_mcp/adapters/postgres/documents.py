@@ -62,13 +62,13 @@ class DocumentTables:
     def get_document(self, user_id: str, document_id: str) -> DocumentRecord | None:
         if not uuids([document_id]):
             return None
-        with self.db.session(user_id) as conn:
+        with self.db.read(user_id) as conn:
             row = conn.execute(f"SELECT {_COLUMNS} FROM jarvis.documents WHERE user_id = %s AND id = %s",
                                (user_id, document_id)).fetchone()
         return _document(row) if row else None
 
     def document_by_sha256(self, user_id: str, sha256: str) -> DocumentRecord | None:
-        with self.db.session(user_id) as conn:
+        with self.db.read(user_id) as conn:
             row = conn.execute(f"SELECT {_COLUMNS} FROM jarvis.documents WHERE user_id = %s AND sha256 = %s",
                                (user_id, sha256)).fetchone()
         return _document(row) if row else None
@@ -76,7 +76,7 @@ class DocumentTables:
     def document_text(self, user_id: str, document_id: str) -> str | None:
         if not uuids([document_id]):
             return None
-        with self.db.session(user_id) as conn:
+        with self.db.read(user_id) as conn:
             row = conn.execute("SELECT text FROM jarvis.documents WHERE user_id = %s AND id = %s",
                                (user_id, document_id)).fetchone()
         return str(row[0]) if row else None
@@ -91,7 +91,7 @@ class DocumentTables:
             where.append("tags && %s::text[]")
             params.append(list(tags))
         params.append(limit)
-        with self.db.session(user_id) as conn:
+        with self.db.read(user_id) as conn:
             rows = conn.execute(
                 f"SELECT {_COLUMNS} FROM jarvis.documents WHERE {' AND '.join(where)} ORDER BY created_at DESC, id LIMIT %s",
                 params,
@@ -99,7 +99,7 @@ class DocumentTables:
         return [_document(r) for r in rows]
 
     def document_usage(self, user_id: str) -> tuple[int, int]:
-        with self.db.session(user_id) as conn:
+        with self.db.read(user_id) as conn:
             count, used = conn.execute(
                 "SELECT count(*), coalesce(sum(size), 0) FROM jarvis.documents WHERE user_id = %s", (user_id,)
             ).fetchone()
@@ -111,7 +111,7 @@ class DocumentTables:
             return None
         # Passages first, through delete_memories (so the vector cache follows); the documents row last,
         # so an interrupted delete leaves a document that a retry finishes.
-        with self.db.session(user_id) as conn:
+        with self.db.read(user_id) as conn:
             ids = [str(r[0]) for r in conn.execute(
                 "SELECT id::text FROM jarvis.memories WHERE user_id = %s AND document_id = %s", (user_id, document_id))]
         for start in range(0, len(ids), _DELETE_BATCH):

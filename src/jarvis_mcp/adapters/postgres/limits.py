@@ -13,7 +13,7 @@ class LimitTables:
     db: Database
 
     def user_limits(self, user_id: str) -> UserLimitsRecord | None:
-        with self.db.session(user_id) as conn:
+        with self.db.read(user_id) as conn:
             row = conn.execute(f"SELECT tier, {', '.join(LIMIT_COLUMNS)} FROM jarvis.user_limits WHERE user_id = %s",
                                (user_id,)).fetchone()
         if row is None:

@@ -18,7 +18,8 @@ from jarvis_mcp.ports import NewOutbox, OutboxRecord, VoiceKeyState
 _COLUMNS = ("id::text, kind, idempotency_key, arguments, summary, sensitive, status, provider, provider_ref, result, "
             "error, attempts, created_at, updated_at, expires_at")
 _SETTABLE = {"provider", "provider_ref", "result", "error", "expires_at"}
-#: Finished without acting (or unknown whether it acted): a retry without a key must be able to ask again.
+#: Finished without acting: a retry without a key must be able to ask again. Not `unknown`: that one may
+#: have acted, so a retry finds it instead of doing it twice.
 _DEAD = ["failed", "cancelled", "expired"]
 
 
@@ -68,7 +69,7 @@ class OutboxTables:
     def outbox_get(self, user_id: str, action_id: str) -> OutboxRecord | None:
         if not uuids([action_id]):
             return None
-        with self.db.session(user_id) as conn:
+        with self.db.read(user_id) as conn:
             row = conn.execute(f"SELECT {_COLUMNS} FROM jarvis.outbox WHERE user_id = %s AND id = %s",
                                (user_id, action_id)).fetchone()
         return _record(row) if row else None
@@ -100,7 +101,7 @@ class OutboxTables:
         return _record(row) if row else None
 
     def outbox_list(self, user_id: str, limit: int) -> list[OutboxRecord]:
-        with self.db.session(user_id) as conn:
+        with self.db.read(user_id) as conn:
             rows = conn.execute(
                 f"SELECT {_COLUMNS} FROM jarvis.outbox WHERE user_id = %s ORDER BY created_at DESC LIMIT %s",
                 (user_id, limit),
@@ -140,19 +141,37 @@ class OutboxTables:
                 (key_hash, time.time(), user_id),
             )
 
-    def record_voice_key_attempt(self, user_id: str, ok: bool, lock_after: int, lock_seconds: float) -> VoiceKeyState:
+    def claim_voice_key_attempt(self, user_id: str, now: float, lock_after: int,
+                                lock_seconds: float) -> tuple[VoiceKeyState, int | None]:
         with self.db.session(user_id) as conn:
-            if ok:
-                row = conn.execute(
-                    "UPDATE jarvis.users SET voice_key_failures = 0, voice_key_locked_until = NULL WHERE id = %s "
-                    "RETURNING voice_key_hash, voice_key_failures, voice_key_locked_until", (user_id,)
-                ).fetchone()
-            else:
-                # SET reads the row as it was: the count and the lock move together, atomically.
-                row = conn.execute(
-                    "UPDATE jarvis.users SET voice_key_failures = voice_key_failures + 1, voice_key_locked_until = "
-                    "CASE WHEN voice_key_failures + 1 >= %s THEN %s ELSE voice_key_locked_until END WHERE id = %s "
-                    "RETURNING voice_key_hash, voice_key_failures, voice_key_locked_until",
-                    (lock_after, time.time() + lock_seconds, user_id),
-                ).fetchone()
+            # One statement checks the lock and counts the attempt. Under READ COMMITTED a racing UPDATE
+            # waits for the row and re-checks the WHERE against the committed row, so once the claim that
+            # sets the lock commits, no other process's claim passes; SET reads the row as it was.
+            row = conn.execute(
+                "UPDATE jarvis.users SET voice_key_claims = voice_key_claims + 1, "
+                "voice_key_failures = voice_key_failures + 1, voice_key_locked_until = "
+                "CASE WHEN voice_key_failures + 1 >= %s THEN %s ELSE NULL END "
+                "WHERE id = %s AND voice_key_hash IS NOT NULL "
+                "AND (voice_key_locked_until IS NULL OR voice_key_locked_until <= %s) "
+                "RETURNING voice_key_hash, voice_key_failures, voice_key_locked_until, voice_key_claims",
+                (lock_after, now + lock_seconds, user_id, now),
+            ).fetchone()
+            if row is not None:
+                return _state(row), int(row[3])
+            # A new snapshot: it sees the claim that set the lock, which the UPDATE above waited for.
+            return _state(conn.execute(
+                "SELECT voice_key_hash, voice_key_failures, voice_key_locked_until FROM jarvis.users WHERE id = %s",
+                (user_id,),
+            ).fetchone()), None
+
+    def forgive_voice_key_failures(self, user_id: str, attempt: int, lock_after: int) -> VoiceKeyState:
+        # voice_key_claims - attempt is how many were claimed after the right phrase: those stay counted.
+        with self.db.session(user_id) as conn:
+            row = conn.execute(
+                "UPDATE jarvis.users SET voice_key_failures = LEAST(voice_key_failures, voice_key_claims - %s), "
+                "voice_key_locked_until = CASE WHEN LEAST(voice_key_failures, voice_key_claims - %s) >= %s "
+                "THEN voice_key_locked_until ELSE NULL END WHERE id = %s "
+                "RETURNING voice_key_hash, voice_key_failures, voice_key_locked_until",
+                (attempt, attempt, lock_after, user_id),
+            ).fetchone()
         return _state(row)

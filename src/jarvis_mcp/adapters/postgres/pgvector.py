@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from jarvis_mcp.adapters.postgres.database import Database
+from jarvis_mcp.adapters.postgres.database import Database, retry_reads
 from jarvis_mcp.adapters.postgres.migrate import vector_literal
 from jarvis_mcp.adapters.postgres.store import filter_sql
 from jarvis_mcp.ports import MemoryFilter
 
 
+@retry_reads
 class PgVectorIndex:
     def __init__(self, db: Database, schema: str) -> None:
         self.db = db
@@ -26,7 +27,7 @@ class PgVectorIndex:
 
     def search(self, user_id: str, vector: np.ndarray, flt: MemoryFilter, limit: int) -> list[tuple[int, float]]:
         where, params = filter_sql(flt)
-        with self.db.session(user_id) as conn:
+        with self.db.read(user_id) as conn:
             rows = conn.execute(
                 f"SELECT m.seq, m.embedding_vec {self._distance} q.v AS distance "
                 f"FROM jarvis.memories m, (SELECT %s::{self._type} AS v) q "

@@ -19,7 +19,7 @@ from psycopg.types.json import Jsonb
 from jarvis_mcp.adapters.postgres.calendar import CalendarTables
 from jarvis_mcp.adapters.postgres.calls import CallTables
 from jarvis_mcp.adapters.postgres.contacts import ContactTables
-from jarvis_mcp.adapters.postgres.database import Database, uuids
+from jarvis_mcp.adapters.postgres.database import Database, retry_reads, uuids
 from jarvis_mcp.adapters.postgres.documents import DocumentTables
 from jarvis_mcp.adapters.postgres.limits import LimitTables
 from jarvis_mcp.adapters.postgres.migrate import vector_literal
@@ -82,6 +82,7 @@ def filter_sql(flt: MemoryFilter, alias: str = "m") -> tuple[str, list[object]]:
     return "".join(" AND " + w for w in where), params
 
 
+@retry_reads
 class PostgresStore(DocumentTables, ContactTables, LimitTables, OutboxTables, CalendarTables, CallTables):
     def __init__(self, db: Database, *, vector_cache_bytes: int = 2 << 30, vector_schema: str | None = None) -> None:
         self.db = db
@@ -119,7 +120,7 @@ class PostgresStore(DocumentTables, ContactTables, LimitTables, OutboxTables, Ca
         return str(row[0])
 
     def get_user(self, user_id: str) -> UserRecord | None:
-        with self.db.session(user_id) as conn:
+        with self.db.read(user_id) as conn:
             row = conn.execute(f"SELECT {_USER_COLUMNS} FROM jarvis.users WHERE id = %s", (user_id,)).fetchone()
         return _user(row) if row else None
 
@@ -210,14 +211,14 @@ class PostgresStore(DocumentTables, ContactTables, LimitTables, OutboxTables, Ca
     def memories_by_hash(self, user_id: str, hashes: Sequence[str]) -> dict[str, MemoryRecord]:
         if not hashes:
             return {}
-        with self.db.session(user_id) as conn:
+        with self.db.read(user_id) as conn:
             return self._by_hash(conn, user_id, hashes)
 
     def memories_by_id(self, user_id: str, ids: Sequence[str]) -> list[MemoryRecord]:
         wanted = uuids(ids)
         if not wanted:
             return []
-        with self.db.session(user_id) as conn:
+        with self.db.read(user_id) as conn:
             rows = conn.execute(f"SELECT {MEMORY_COLUMNS} FROM {MEMORY_FROM} WHERE m.user_id = %s AND m.id = ANY(%s::uuid[])",
                                 (user_id, wanted)).fetchall()
         return [memory(r) for r in rows]
@@ -225,14 +226,14 @@ class PostgresStore(DocumentTables, ContactTables, LimitTables, OutboxTables, Ca
     def memories_by_seq(self, user_id: str, seqs: Sequence[int]) -> list[MemoryRecord]:
         if not seqs:
             return []
-        with self.db.session(user_id) as conn:
+        with self.db.read(user_id) as conn:
             rows = conn.execute(f"SELECT {MEMORY_COLUMNS} FROM {MEMORY_FROM} WHERE m.user_id = %s AND m.seq = ANY(%s)",
                                 (user_id, [int(s) for s in seqs])).fetchall()
         return [memory(r) for r in rows]
 
     def recent_memories(self, user_id: str, limit: int) -> list[MemoryRecord]:
         # Document passages are listed with their documents; one PDF would otherwise fill the history.
-        with self.db.session(user_id) as conn:
+        with self.db.read(user_id) as conn:
             rows = conn.execute(
                 f"SELECT {MEMORY_COLUMNS} FROM {MEMORY_FROM} WHERE m.user_id = %s AND m.document_id IS NULL "
                 "ORDER BY m.seq DESC LIMIT %s",
@@ -241,12 +242,12 @@ class PostgresStore(DocumentTables, ContactTables, LimitTables, OutboxTables, Ca
         return [memory(r) for r in rows]
 
     def index_version(self, user_id: str) -> int:
-        with self.db.session(user_id) as conn:
+        with self.db.read(user_id) as conn:
             row = conn.execute("SELECT index_version FROM jarvis.users WHERE id = %s", (user_id,)).fetchone()
         return int(row[0]) if row else 0
 
     def count_memories(self, user_id: str) -> int:
-        with self.db.session(user_id) as conn:
+        with self.db.read(user_id) as conn:
             return int(conn.execute("SELECT count(*) FROM jarvis.memories WHERE user_id = %s", (user_id,)).fetchone()[0])
 
     def delete_memories(self, user_id: str, ids: Sequence[str]) -> list[str]:
@@ -280,7 +281,7 @@ class PostgresStore(DocumentTables, ContactTables, LimitTables, OutboxTables, Ca
         params: list[object] = [user_id]
         for t in terms:
             params += [user_id, t]
-        with self.db.session(user_id) as conn:
+        with self.db.read(user_id) as conn:
             row = conn.execute(
                 f"SELECT (SELECT count(*) FROM jarvis.memories WHERE user_id = %s), {counts}", params
             ).fetchone()
@@ -297,7 +298,7 @@ class PostgresStore(DocumentTables, ContactTables, LimitTables, OutboxTables, Ca
         # prefers the row with both over one repeating "café", then by cover density.
         coverage = " + ".join(f"(m.tsv @@ t.{n})::int" for n in names)
         where, params = filter_sql(flt)
-        with self.db.session(user_id) as conn:
+        with self.db.read(user_id) as conn:
             rows = conn.execute(
                 f"SELECT m.seq FROM jarvis.memories m, (SELECT {queries}) t "
                 f"WHERE m.user_id = %s AND m.tsv @@ ({any_term}){where} "
@@ -309,7 +310,7 @@ class PostgresStore(DocumentTables, ContactTables, LimitTables, OutboxTables, Ca
     # -- vector index: per-user numpy matrices over the bytea embeddings -------------------------
 
     def search(self, user_id: str, vector: np.ndarray, flt: MemoryFilter, limit: int) -> list[tuple[int, float]]:
-        with self.db.session(user_id) as conn:
+        with self.db.read(user_id) as conn:
             row = conn.execute("SELECT index_version FROM jarvis.users WHERE id = %s", (user_id,)).fetchone()
             if row is None:
                 return []
@@ -322,7 +323,7 @@ class PostgresStore(DocumentTables, ContactTables, LimitTables, OutboxTables, Ca
         return matrix.search(vector.astype(np.float32, copy=False), flt, tag_seqs, limit)
 
     def _load(self, user_id: str) -> UserMatrix:
-        with self.db.session(user_id) as conn:
+        with self.db.read(user_id) as conn:
             # One statement, one snapshot: the version and the rows agree.
             rows = conn.execute(
                 "SELECT u.index_version, m.seq, m.kind, m.ts, m.embedding FROM jarvis.users u "
@@ -351,7 +352,7 @@ class PostgresStore(DocumentTables, ContactTables, LimitTables, OutboxTables, Ca
                          (conversation.id, user_id, conversation.title, conversation.started_at, conversation.turns))
 
     def recent_conversations(self, user_id: str, limit: int) -> list[ConversationRecord]:
-        with self.db.session(user_id) as conn:
+        with self.db.read(user_id) as conn:
             rows = conn.execute(
                 "SELECT id::text, title, started_at, turns FROM jarvis.conversations WHERE user_id = %s "
                 "ORDER BY started_at DESC LIMIT %s", (user_id, limit)).fetchall()
@@ -373,7 +374,7 @@ class PostgresStore(DocumentTables, ContactTables, LimitTables, OutboxTables, Ca
             )
 
     def recent_actions(self, user_id: str, limit: int) -> list[ActionRecord]:
-        with self.db.session(user_id) as conn:
+        with self.db.read(user_id) as conn:
             rows = conn.execute(
                 "SELECT tool, status, error, created_at, duration_ms FROM jarvis.actions WHERE user_id = %s "
                 "ORDER BY created_at DESC LIMIT %s", (user_id, limit)).fetchall()
@@ -381,7 +382,7 @@ class PostgresStore(DocumentTables, ContactTables, LimitTables, OutboxTables, Ca
 
     def usage(self, user_id: str, days: int) -> list[tuple[str, str, int, int]]:
         since = (datetime.now(UTC) - timedelta(days=days)).strftime("%Y-%m-%d")
-        with self.db.session(user_id) as conn:
+        with self.db.read(user_id) as conn:
             rows = conn.execute(
                 "SELECT day, tool, calls, errors FROM jarvis.usage WHERE user_id = %s AND day >= %s "
                 "ORDER BY day DESC, tool", (user_id, since)).fetchall()

@@ -13,6 +13,8 @@ from pathlib import Path
 import apsw
 import sqlite_vec
 
+from jarvis_mcp.home import DIR_MODE, create_private_file
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS_PACKAGE = "jarvis_mcp.migrations"
@@ -32,7 +34,9 @@ def migrations() -> list[tuple[int, str, str]]:
 class Database:
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+        # SQLite gives the -wal and -shm files the database file's mode: 0600 here, 0600 there.
+        create_private_file(path)
         self._local = threading.local()
         self._all: list[apsw.Connection] = []
         self._lock = threading.Lock()

@@ -34,7 +34,8 @@ class OutboxTables:
         # IMMEDIATE transaction: the lookup and the insert are one step, so concurrent retries serialise.
         with self.db.transaction() as conn:
             # A derived match skips actions that ended without acting (failed, cancelled, expired, or a
-            # confirmation past its window): asking again after those must act, not replay them.
+            # confirmation past its window): asking again after those must act, not replay them. An
+            # unknown outcome is matched: it may have acted, and acting again could do it twice.
             row = conn.execute(
                 f"SELECT {_COLUMNS} FROM outbox WHERE user_id = ? AND (idempotency_key = ? "
                 "OR (args_hash = ? AND created_at >= ? AND status NOT IN ('failed', 'cancelled', 'expired') "
@@ -112,19 +113,36 @@ class OutboxTables:
                 (key_hash, time.time(), user_id),
             )
 
-    def record_voice_key_attempt(self, user_id: str, ok: bool, lock_after: int, lock_seconds: float) -> VoiceKeyState:
+    def claim_voice_key_attempt(self, user_id: str, now: float, lock_after: int,
+                                lock_seconds: float) -> tuple[VoiceKeyState, int | None]:
+        # One UPDATE checks the lock and counts the attempt: a check made apart from the count is what
+        # let parallel guesses all pass it. SET reads the row as it was before this statement.
         with self.db.transaction() as conn:
-            if ok:
-                conn.execute(
-                    "UPDATE users SET voice_key_failures = 0, voice_key_locked_until = NULL WHERE id = ?", (user_id,)
-                )
-            else:
-                conn.execute(
-                    "UPDATE users SET voice_key_failures = voice_key_failures + 1, voice_key_locked_until = "
-                    "CASE WHEN voice_key_failures + 1 >= ? THEN ? ELSE voice_key_locked_until END WHERE id = ?",
-                    (lock_after, time.time() + lock_seconds, user_id),
-                )
+            rows = conn.execute(
+                "UPDATE users SET voice_key_claims = voice_key_claims + 1, "
+                "voice_key_failures = voice_key_failures + 1, voice_key_locked_until = "
+                "CASE WHEN voice_key_failures + 1 >= ? THEN ? ELSE NULL END "
+                "WHERE id = ? AND voice_key_hash IS NOT NULL "
+                "AND (voice_key_locked_until IS NULL OR voice_key_locked_until <= ?) "
+                "RETURNING voice_key_hash, voice_key_failures, voice_key_locked_until, voice_key_claims",
+                (lock_after, now + lock_seconds, user_id, now),
+            ).fetchall()
+            if rows:
+                key_hash, failures, locked_until, attempt = rows[0]
+                return VoiceKeyState(key_hash, int(failures), locked_until), int(attempt)
             row = conn.execute(
                 "SELECT voice_key_hash, voice_key_failures, voice_key_locked_until FROM users WHERE id = ?", (user_id,)
             ).fetchone()
-        return VoiceKeyState(row[0], int(row[1]), row[2])
+        return (VoiceKeyState(row[0], int(row[1]), row[2]) if row else VoiceKeyState(None, 0, None)), None
+
+    def forgive_voice_key_failures(self, user_id: str, attempt: int, lock_after: int) -> VoiceKeyState:
+        # voice_key_claims - attempt is how many were claimed after the right phrase: those stay counted.
+        with self.db.transaction() as conn:
+            rows = conn.execute(
+                "UPDATE users SET voice_key_failures = MIN(voice_key_failures, voice_key_claims - ?), "
+                "voice_key_locked_until = CASE WHEN MIN(voice_key_failures, voice_key_claims - ?) >= ? "
+                "THEN voice_key_locked_until ELSE NULL END WHERE id = ? "
+                "RETURNING voice_key_hash, voice_key_failures, voice_key_locked_until",
+                (attempt, attempt, lock_after, user_id),
+            ).fetchall()
+        return VoiceKeyState(rows[0][0], int(rows[0][1]), rows[0][2]) if rows else VoiceKeyState(None, 0, None)
