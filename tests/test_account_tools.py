@@ -9,9 +9,9 @@ import pytest
 from mcp import Client
 from mcp.types import CallToolResult
 
+from jarvis_mcp.account.service import AccountService
 from jarvis_mcp.handlers import _redact
-from jarvis_mcp.models import DATA_NOTICE
-from jarvis_mcp.services.account import AccountService
+from jarvis_mcp.memory.models import DATA_NOTICE
 
 
 def ok(result: CallToolResult) -> dict[str, Any]:

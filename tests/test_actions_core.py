@@ -20,12 +20,10 @@ from mcp import Client, types
 from mcp.types import CallToolResult
 
 from jarvis_mcp import bootstrap
-from jarvis_mcp.errors import InvalidInput, NotFound
-from jarvis_mcp.ports import NewOutbox, OutboxRecord
-from jarvis_mcp.server import build_server
-from jarvis_mcp.services import actions as actions_module
-from jarvis_mcp.services import voice_key as voice_key_module
-from jarvis_mcp.services.actions import (
+from jarvis_mcp.actions import service as actions_module
+from jarvis_mcp.actions import voice_key as voice_key_module
+from jarvis_mcp.actions.ports import NewOutbox, OutboxRecord
+from jarvis_mcp.actions.service import (
     PENDING_TTL_S,
     STALE_AFTER_S,
     ActionRequest,
@@ -34,14 +32,16 @@ from jarvis_mcp.services.actions import (
     ProviderError,
     args_hash,
 )
-from jarvis_mcp.services.scope import UserScope
-from jarvis_mcp.services.voice_key import (
+from jarvis_mcp.actions.voice_key import (
     LOCK_AFTER,
     LOCK_SECONDS,
     VoiceKeyError,
     VoiceKeyService,
     normalize_phrase,
 )
+from jarvis_mcp.errors import InvalidInput, NotFound
+from jarvis_mcp.scope import UserScope
+from jarvis_mcp.server import build_server
 
 PHRASE = "Mi perro, se llama TRUENO!"
 SPOKEN = "  mí PERRO se   llamá, trueno. "  # what speech-to-text may hand back for the same phrase

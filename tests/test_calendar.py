@@ -16,10 +16,10 @@ from mcp import Client
 from mcp.types import CallToolResult
 
 from jarvis_mcp import bootstrap
+from jarvis_mcp.actions.ports import NewOutbox
+from jarvis_mcp.actions.service import args_hash
+from jarvis_mcp.calendar.service import event_id_for
 from jarvis_mcp.errors import JarvisError
-from jarvis_mcp.ports import NewOutbox
-from jarvis_mcp.services.actions import args_hash
-from jarvis_mcp.services.calendar import event_id_for
 
 YEAR = datetime.now(UTC).year + 2  # always in the future, always January: fixed UTC offsets below
 DAY = f"{YEAR}-01-15"
@@ -368,8 +368,8 @@ async def test_bob_cannot_list_cancel_replay_or_export_alices_events(client_for)
 
 
 def test_the_ics_export_round_trips_zones_and_text() -> None:
-    from jarvis_mcp.ports import EventRecord
-    from jarvis_mcp.services.calendar_ics import to_ics
+    from jarvis_mcp.calendar.ics import to_ics
+    from jarvis_mcp.calendar.ports import EventRecord
 
     def at(*args: int) -> float:
         return datetime(*args, tzinfo=UTC).timestamp()

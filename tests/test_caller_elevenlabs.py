@@ -8,7 +8,7 @@ import pytest
 from fake_elevenlabs import API_KEY, PHONE_ID, FakeElevenLabs, conversation
 
 from jarvis_mcp.adapters.caller_elevenlabs import FIRST_MESSAGE, PROMPT
-from jarvis_mcp.ports import AgentSpec, CallerError, CallRequest
+from jarvis_mcp.calls.ports import AgentSpec, CallerError, CallRequest
 
 REQUEST = CallRequest(
     call_id="11111111-2222-4333-8444-555555555555", to_number="+34612345678", agent_id="agent_ana",

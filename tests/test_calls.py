@@ -14,10 +14,10 @@ from mcp import Client
 from mcp.types import CallToolResult
 
 from jarvis_mcp import bootstrap
+from jarvis_mcp.actions.ports import NewOutbox
+from jarvis_mcp.actions.service import args_hash
 from jarvis_mcp.config import ConfigError, load_settings
 from jarvis_mcp.errors import InvalidInput, JarvisError, NotFound
-from jarvis_mcp.ports import NewOutbox
-from jarvis_mcp.services.actions import args_hash
 
 PHRASE = "the blue heron flies at dawn"
 MADE_UP_ID = "00000000-0000-4000-8000-000000000000"
@@ -405,7 +405,7 @@ async def test_bob_cannot_reach_alices_calls_or_contacts(client_for) -> None:
 
 
 def test_bobs_store_calls_cannot_touch_alices_rows(runtime) -> None:
-    from jarvis_mcp.ports import CallRecord
+    from jarvis_mcp.calls.ports import CallRecord
 
     rt = runtime()
     alice = rt.store.user_for_identity("local", "alice", "local", None)

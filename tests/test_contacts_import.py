@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from jarvis_mcp import cli
-from jarvis_mcp.services.contact_files import ContactFileError, read_contacts_file
-from jarvis_mcp.services.contacts import ContactService
+from jarvis_mcp.contacts.files import ContactFileError, read_contacts_file
+from jarvis_mcp.contacts.service import ContactService
 
 GOOGLE_HEADER = [
     "First Name", "Middle Name", "Last Name", "Phonetic First Name", "Phonetic Middle Name", "Phonetic Last Name",

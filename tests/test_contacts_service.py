@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from jarvis_mcp.contacts.rules import normalize_phone, region_from_locale
+from jarvis_mcp.contacts.service import ContactService
 from jarvis_mcp.errors import InvalidInput, NotFound
-from jarvis_mcp.services.contact_rules import normalize_phone, region_from_locale
-from jarvis_mcp.services.contacts import ContactService
 
 
 def contacts_of(runtime, user: str = "local", locale: str | None = "es-ES") -> ContactService:
@@ -51,7 +51,7 @@ def test_phone_without_region_needs_a_country_code() -> None:
 def test_settings_region_is_the_fallback(runtime, settings_for) -> None:
     rt = runtime("local")
     scope = rt.scope_for(rt.local_user_id())
-    from jarvis_mcp.services.scope import UserScope
+    from jarvis_mcp.scope import UserScope
 
     scoped = UserScope(scope.user_id, settings_for("local", phone_region="GB"), scope.store, scope.index, scope.embedder)
     saved = scoped.contacts.save(name="Olivia", phones=["07911 123456"])

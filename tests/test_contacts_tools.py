@@ -12,7 +12,7 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import PromptReference, ResourceTemplateReference
 
 from jarvis_mcp import bootstrap
-from jarvis_mcp.ports import SourceContact, SourcePage
+from jarvis_mcp.contacts.ports import SourceContact, SourcePage
 
 MADE_UP = "00000000-0000-4000-8000-000000000000"
 

@@ -10,8 +10,8 @@ import pytest
 from pydantic import SecretStr
 
 from jarvis_mcp import cli
+from jarvis_mcp.account.credentials import CredentialService, CredentialUnreadable, Vault
 from jarvis_mcp.config import ConfigError, Settings, load_settings
-from jarvis_mcp.services.credentials import CredentialService, CredentialUnreadable, Vault
 
 KEY = "k" * 40
 INFO = {"refresh_token": "refresh-SECRET-42", "client_id": "cid", "client_secret": "csecret-SECRET",

@@ -16,7 +16,7 @@ from fake_supabase_storage import BUCKET, KEY, URL, FakeStorage
 
 from jarvis_mcp.adapters.local_documents import LocalDocumentStore, UnsafeDocumentPath
 from jarvis_mcp.adapters.supabase_documents import SupabaseDocumentStore
-from jarvis_mcp.ports import DocumentStore
+from jarvis_mcp.documents.ports import DocumentStore
 
 ALICE = str(uuid.uuid4())
 BOB = str(uuid.uuid4())

@@ -17,8 +17,7 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult
 from servers import run_cli
 
-from jarvis_mcp.errors import InvalidInput, NotFound
-from jarvis_mcp.services.ingest import (
+from jarvis_mcp.documents.ingest import (
     Block,
     Chunk,
     chunk_blocks,
@@ -27,6 +26,7 @@ from jarvis_mcp.services.ingest import (
     extract,
     markdown_blocks,
 )
+from jarvis_mcp.errors import InvalidInput, NotFound
 
 MADE_UP = "00000000-0000-4000-8000-000000000000"
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 20

@@ -24,7 +24,7 @@ from pgtest import PgDatabase, fresh_database, system_cluster
 
 from jarvis_mcp.errors import InvalidInput
 from jarvis_mcp.handlers import _redact
-from jarvis_mcp.services.text import printable, valid_zone, zone
+from jarvis_mcp.text import printable, valid_zone, zone
 
 CONTROL_RULE = "must not contain control characters"
 ZONE_RULE = "timezone: must be an IANA time zone such as Europe/Madrid"

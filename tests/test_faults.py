@@ -30,7 +30,7 @@ from servers import free_port, http_server
 from jarvis_mcp.adapters import redis_backend
 from jarvis_mcp.adapters.postgres import PostgresStore, open_postgres
 from jarvis_mcp.adapters.postgres.database import ConnectionDropped, Database, retry_reads
-from jarvis_mcp.ports import NewMemory
+from jarvis_mcp.memory.ports import NewMemory
 
 # -- Postgres: connections cut under the pool ------------------------------------------------------
 

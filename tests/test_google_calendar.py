@@ -13,9 +13,9 @@ import pytest
 from googleapiclient.http import HttpMockSequence
 
 from jarvis_mcp.adapters.google_calendar import SCOPES, GoogleCalendar
+from jarvis_mcp.calendar.ports import CalendarError, NewEvent
+from jarvis_mcp.calendar.service import event_id_for
 from jarvis_mcp.errors import JarvisError
-from jarvis_mcp.ports import CalendarError, NewEvent
-from jarvis_mcp.services.calendar import event_id_for
 
 TOKEN_URI = "https://oauth2.googleapis.com/token"
 API = "https://www.googleapis.com/calendar/v3"

@@ -13,8 +13,8 @@ from googleapiclient.http import HttpMockSequence
 
 from jarvis_mcp import bootstrap
 from jarvis_mcp.adapters.google_people import PERSON_FIELDS, GooglePeopleSource, authorized_user_info
+from jarvis_mcp.contacts.ports import ContactSourceError
 from jarvis_mcp.errors import JarvisError
-from jarvis_mcp.ports import ContactSourceError
 
 TOKEN_URI = "https://oauth2.googleapis.com/token"
 LIST_URL = "https://people.googleapis.com/v1/people/me/connections"

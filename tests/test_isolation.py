@@ -384,7 +384,7 @@ def runtime_behind(client: Client):  # noqa: ANN201 - jarvis_mcp.bootstrap.Runti
 
 async def case_sync_contacts(alice: Client, bob: Client) -> None:
     from jarvis_mcp import bootstrap
-    from jarvis_mcp.ports import SourceContact, SourcePage
+    from jarvis_mcp.contacts.ports import SourceContact, SourcePage
 
     await seed_alice_contact(alice)
     used: list[dict[str, object]] = []

@@ -16,9 +16,9 @@ import pytest
 import redis
 from redis_support import REDIS_URL
 
+from jarvis_mcp.account.ports import Limit, Limiter
 from jarvis_mcp.adapters.local_cache import LocalLimiter
 from jarvis_mcp.adapters.redis_backend import RedisLimiter
-from jarvis_mcp.ports import Limit, Limiter
 
 ALICE = str(uuid.uuid4())
 BOB = str(uuid.uuid4())
@@ -177,7 +177,7 @@ _WORKER = textwrap.dedent("""
     import sys
     import redis
     from jarvis_mcp.adapters.redis_backend import RedisLimiter
-    from jarvis_mcp.ports import Limit
+    from jarvis_mcp.account.ports import Limit
 
     url, prefix, user, tries, now = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
     limiter = RedisLimiter(redis.Redis.from_url(url), prefix, clock=lambda: now)

@@ -18,13 +18,14 @@ from googleapiclient.http import HttpMockSequence
 from mcp import Client
 from mcp.types import CallToolResult
 
+from jarvis_mcp.actions.ports import NewOutbox
+from jarvis_mcp.actions.service import ActionService, args_hash
 from jarvis_mcp.adapters.mail_gmail import READ_SCOPE, SEND_SCOPE, GmailMailer
 from jarvis_mcp.adapters.mail_outbox import NOT_DELIVERED, OutboxMailer
 from jarvis_mcp.errors import InvalidInput, JarvisError, NotFound
-from jarvis_mcp.ports import MailError, MailReceipt, NewOutbox
-from jarvis_mcp.services.actions import ActionService, args_hash
-from jarvis_mcp.services.mail import MailService, message_id_for, parse_address
-from jarvis_mcp.services.scope import UserScope
+from jarvis_mcp.mail.ports import MailError, MailReceipt
+from jarvis_mcp.mail.service import MailService, message_id_for, parse_address
+from jarvis_mcp.scope import UserScope
 
 PHRASE = "mi perro se llama trueno"
 MADE_UP_ID = "00000000-0000-4000-8000-000000000000"

@@ -32,7 +32,7 @@ from jarvis_mcp.adapters.mail_outbox import NOT_DELIVERED, OutboxMailer
 from jarvis_mcp.adapters.mail_smtp import SmtpMailer
 from jarvis_mcp.config import ConfigError, Settings, load_settings
 from jarvis_mcp.errors import JarvisError
-from jarvis_mcp.ports import Mailer, MailError
+from jarvis_mcp.mail.ports import Mailer, MailError
 
 USER = str(uuid.uuid4())
 ACTION = str(uuid.uuid4())

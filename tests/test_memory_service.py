@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from jarvis_mcp.errors import InvalidInput
-from jarvis_mcp.ports import MemoryFilter, MemoryRecord
-from jarvis_mcp.services.memory import KEYWORD_WEIGHT, MemoryInput, MemoryService
+from jarvis_mcp.memory.ports import MemoryFilter, MemoryRecord
+from jarvis_mcp.memory.service import KEYWORD_WEIGHT, MemoryInput, MemoryService
 
 
 class FixedRetrievers:

@@ -10,9 +10,9 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult
 
-from jarvis_mcp.models import DATA_NOTICE
-from jarvis_mcp.services.memory import MemoryInput
-from jarvis_mcp.services.text import keyword_terms
+from jarvis_mcp.memory.models import DATA_NOTICE
+from jarvis_mcp.memory.service import MemoryInput
+from jarvis_mcp.text import keyword_terms
 
 
 def ok(result: CallToolResult) -> dict[str, Any]:

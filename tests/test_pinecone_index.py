@@ -21,7 +21,7 @@ from jarvis_mcp.adapters.pinecone_index import PineconeIndex, namespace
 from jarvis_mcp.bootstrap import Runtime, open_runtime
 from jarvis_mcp.config import ConfigError, Settings, load_settings
 from jarvis_mcp.errors import StoreMismatch
-from jarvis_mcp.ports import IndexEntry, MemoryFilter
+from jarvis_mcp.memory.ports import IndexEntry, MemoryFilter
 
 ALICE = str(uuid.uuid4())
 BOB = str(uuid.uuid4())

@@ -18,21 +18,18 @@ from pgtest import PgDatabase, fresh_database, pgvector_cluster, system_cluster
 from psycopg import errors, sql
 from servers import run_cli
 
+from jarvis_mcp.account.ports import ConversationRecord
+from jarvis_mcp.actions.ports import NewOutbox
 from jarvis_mcp.adapters.postgres import PgVectorIndex, PostgresStore, migrate, open_postgres
 from jarvis_mcp.adapters.postgres.database import Database
 from jarvis_mcp.bootstrap import open_runtime
+from jarvis_mcp.calendar.ports import NewEvent
+from jarvis_mcp.calls.ports import CallRecord
 from jarvis_mcp.config import ConfigError, Settings, load_settings
+from jarvis_mcp.contacts.ports import ContactWrite
+from jarvis_mcp.documents.ports import NewDocument
 from jarvis_mcp.errors import StoreMismatch
-from jarvis_mcp.ports import (
-    CallRecord,
-    ContactWrite,
-    ConversationRecord,
-    MemoryFilter,
-    NewDocument,
-    NewEvent,
-    NewMemory,
-    NewOutbox,
-)
+from jarvis_mcp.memory.ports import MemoryFilter, NewMemory
 
 # Tables any user's rows live in; the rest (global) must hold nothing per user.
 GLOBAL_TABLES = {"meta", "schema_migrations", "app_privileges"}

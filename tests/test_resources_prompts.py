@@ -10,7 +10,7 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult
 
-from jarvis_mcp.models import DATA_NOTICE
+from jarvis_mcp.memory.models import DATA_NOTICE
 
 
 def ok(result: CallToolResult) -> dict[str, Any]:

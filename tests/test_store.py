@@ -13,8 +13,8 @@ from jarvis_mcp.adapters.sqlite import store as store_module
 from jarvis_mcp.bootstrap import open_runtime
 from jarvis_mcp.config import Settings
 from jarvis_mcp.errors import StoreMismatch
-from jarvis_mcp.ports import MemoryFilter, NewMemory
-from jarvis_mcp.services.text import content_hash, fold
+from jarvis_mcp.memory.ports import MemoryFilter, NewMemory
+from jarvis_mcp.text import content_hash, fold
 
 
 @pytest.fixture
@@ -117,7 +117,7 @@ def test_vectors_read_from_sqlite_vec_chunks_match_the_public_path(tmp_path) -> 
     import numpy as np
 
     from jarvis_mcp.adapters.sqlite import SqliteStore
-    from jarvis_mcp.ports import NewMemory
+    from jarvis_mcp.memory.ports import NewMemory
 
     store = SqliteStore(tmp_path / "j.db")
     store.ensure_embedding_model("m", 8)

@@ -16,7 +16,7 @@ from fake_supabase_storage import BUCKET, KEY, URL, FakeStorage, multipart_field
 
 from jarvis_mcp.adapters.supabase_documents import SupabaseDocumentStore, SupabaseStorageError
 from jarvis_mcp.config import ConfigError, load_settings
-from jarvis_mcp.services.documents import DocumentService
+from jarvis_mcp.documents.service import DocumentService
 
 USER = str(uuid.uuid4())
 PDF_BYTES = b"%PDF-1.4\n% not parsed by the adapter\n"

@@ -23,16 +23,17 @@ from googleapiclient.http import HttpMockSequence
 from mcp.types import CallToolResult
 
 from jarvis_mcp import bootstrap
+from jarvis_mcp.actions.service import ActionRequest, ActionService, ExecutionResult, OutcomeUnknown
 from jarvis_mcp.adapters.google_calendar import GoogleCalendar
 from jarvis_mcp.adapters.mail_smtp import SmtpMailer
 from jarvis_mcp.bootstrap import open_runtime
+from jarvis_mcp.calendar.ports import CalendarError, EventRecord, NewEvent
+from jarvis_mcp.calendar.service import ScheduleEvent
+from jarvis_mcp.calls.service import CallService
 from jarvis_mcp.errors import InvalidInput
-from jarvis_mcp.ports import CalendarError, EventRecord, MailError, NewEvent
-from jarvis_mcp.services.actions import ActionRequest, ActionService, ExecutionResult, OutcomeUnknown
-from jarvis_mcp.services.calendar import ScheduleEvent
-from jarvis_mcp.services.calls import CallService
-from jarvis_mcp.services.mail import MailService
-from jarvis_mcp.services.memory import BulkForget
+from jarvis_mcp.mail.ports import MailError
+from jarvis_mcp.mail.service import MailService
+from jarvis_mcp.memory.service import BulkForget
 
 PHRASE = "the blue heron flies at dawn"
 SMTP = {"mailer": "smtp", "smtp_host": "127.0.0.1", "smtp_security": "none", "smtp_from": "Alice <alice@example.org>"}

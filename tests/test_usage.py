@@ -13,8 +13,8 @@ import pytest
 from mcp.types import CallToolResult
 from redis_support import REDIS_URL
 
+from jarvis_mcp.account.ports import Decision, Limit
 from jarvis_mcp.errors import LimitExceeded
-from jarvis_mcp.ports import Decision, Limit
 
 WRITE_TWICE_A_MINUTE = {"free": {"write": {"per_minute": 2}}}
 

@@ -25,9 +25,9 @@ from mcp.client.streamable_http import streamable_http_client
 from pgtest import fresh_database, system_cluster
 from servers import Server, http_server
 
+from jarvis_mcp.actions import voice_key as voice_key_module
+from jarvis_mcp.actions.voice_key import LOCK_AFTER, VoiceKeyError, VoiceKeyService
 from jarvis_mcp.config import Settings
-from jarvis_mcp.services import voice_key as voice_key_module
-from jarvis_mcp.services.voice_key import LOCK_AFTER, VoiceKeyError, VoiceKeyService
 from jarvis_mcp.tokens import issue_token
 
 PHRASE = "Mi perro, se llama TRUENO!"

@@ -27,8 +27,8 @@ from bench_common import load_average, markdown_table, summary_ms, synthetic_mem
 from jarvis_mcp.adapters.onnx_embedder import OnnxMiniLMEmbedder
 from jarvis_mcp.bootstrap import open_runtime
 from jarvis_mcp.config import Settings
-from jarvis_mcp.models import WRITABLE_KINDS
-from jarvis_mcp.services.memory import MemoryInput
+from jarvis_mcp.memory.models import WRITABLE_KINDS
+from jarvis_mcp.memory.service import MemoryInput
 
 
 def plan(args: argparse.Namespace) -> list[tuple[int, str, Any]]:

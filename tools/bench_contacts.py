@@ -30,9 +30,9 @@ from mcp import Client
 from jarvis_mcp.adapters.onnx_embedder import OnnxMiniLMEmbedder
 from jarvis_mcp.bootstrap import open_runtime
 from jarvis_mcp.config import Settings
+from jarvis_mcp.contacts.rules import ContactInput
+from jarvis_mcp.contacts.service import ContactService
 from jarvis_mcp.server import build_server
-from jarvis_mcp.services.contact_rules import ContactInput
-from jarvis_mcp.services.contacts import ContactService
 
 
 def _split(words: str) -> list[str]:

@@ -43,10 +43,11 @@ from mcp import Client
 from jarvis_mcp.adapters.onnx_embedder import OnnxMiniLMEmbedder
 from jarvis_mcp.bootstrap import open_runtime
 from jarvis_mcp.config import Settings
-from jarvis_mcp.ports import NewDocument, NewMemory
+from jarvis_mcp.documents import ingest
+from jarvis_mcp.documents.ports import NewDocument
+from jarvis_mcp.memory.ports import NewMemory
 from jarvis_mcp.server import build_server
-from jarvis_mcp.services import ingest
-from jarvis_mcp.services.text import content_hash, fold
+from jarvis_mcp.text import content_hash, fold
 
 USER = "bench"
 GOAL_INGEST_S = 10.0

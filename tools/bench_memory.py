@@ -48,10 +48,10 @@ from jarvis_mcp.adapters.onnx_embedder import OnnxMiniLMEmbedder
 from jarvis_mcp.adapters.sqlite import SqliteStore
 from jarvis_mcp.bootstrap import open_runtime
 from jarvis_mcp.config import Settings
-from jarvis_mcp.ports import MemoryFilter, NewMemory
+from jarvis_mcp.memory.ports import MemoryFilter, NewMemory
+from jarvis_mcp.memory.service import MemoryInput
 from jarvis_mcp.server import build_server
-from jarvis_mcp.services.memory import MemoryInput
-from jarvis_mcp.services.text import content_hash, fold, keyword_terms
+from jarvis_mcp.text import content_hash, fold, keyword_terms
 
 MEASURED_USER = "bench"
 BATCH = 2_000  # rows per insert_memories call (one transaction)

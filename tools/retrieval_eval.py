@@ -37,11 +37,11 @@ from mcp import Client
 from jarvis_mcp.adapters.onnx_embedder import OnnxMiniLMEmbedder
 from jarvis_mcp.bootstrap import open_runtime
 from jarvis_mcp.config import Settings
-from jarvis_mcp.ports import MemoryFilter
+from jarvis_mcp.memory import service as memory_module
+from jarvis_mcp.memory.ports import MemoryFilter
+from jarvis_mcp.memory.service import KEYWORD_WEIGHT, MemoryInput
 from jarvis_mcp.server import build_server
-from jarvis_mcp.services import memory as memory_module
-from jarvis_mcp.services.memory import KEYWORD_WEIGHT, MemoryInput
-from jarvis_mcp.services.text import keyword_terms
+from jarvis_mcp.text import keyword_terms
 
 DATASET = Path(__file__).resolve().parent.parent / "resources" / "eval" / "conversations.json"
 MODES = ("vector", "keyword", "hybrid")

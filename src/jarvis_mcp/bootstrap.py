@@ -11,25 +11,21 @@ from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
+from jarvis_mcp.account.ports import Limiter
+from jarvis_mcp.actions.service import STALE_AFTER_S
+from jarvis_mcp.calendar.ports import Calendar, CalendarError
+from jarvis_mcp.calls.ports import Caller
 from jarvis_mcp.config import ConfigError, Settings
+from jarvis_mcp.contacts.ports import ContactSource
+from jarvis_mcp.documents.ports import DocumentStore
 from jarvis_mcp.errors import JarvisError
 from jarvis_mcp.home import secure_home
-from jarvis_mcp.ports import (
-    Cache,
-    Calendar,
-    CalendarError,
-    Caller,
-    ContactSource,
-    DocumentStore,
-    Embedder,
-    Limiter,
-    Mailer,
-    Store,
-    VectorIndex,
-)
-from jarvis_mcp.services.actions import STALE_AFTER_S
-from jarvis_mcp.services.mail import GMAIL_CONNECT_HELP
-from jarvis_mcp.services.scope import UserScope
+from jarvis_mcp.mail.ports import Mailer
+from jarvis_mcp.mail.service import GMAIL_CONNECT_HELP
+from jarvis_mcp.memory.ports import VectorIndex
+from jarvis_mcp.ports import Cache, Embedder
+from jarvis_mcp.scope import UserScope
+from jarvis_mcp.store import Store
 
 log = logging.getLogger(__name__)
 

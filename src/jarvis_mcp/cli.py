@@ -22,7 +22,7 @@ from jarvis_mcp.logs import setup_logging
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
 
-    from jarvis_mcp.services.memory import MemoryInput
+    from jarvis_mcp.memory.service import MemoryInput
 
 log = logging.getLogger("jarvis_mcp")
 
@@ -184,8 +184,8 @@ _MEMORY_FIELDS = ("text", "kind", "tags", "occurred_at")
 def _memory_from_json(where: str, obj: object) -> MemoryInput:
     from datetime import datetime
 
-    from jarvis_mcp.models import WRITABLE_KINDS
-    from jarvis_mcp.services.memory import MemoryInput
+    from jarvis_mcp.memory.models import WRITABLE_KINDS
+    from jarvis_mcp.memory.service import MemoryInput
 
     if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
         raise ConfigError(f"{where}: each line must be an object with a 'text' string")
@@ -212,8 +212,8 @@ def _memory_from_json(where: str, obj: object) -> MemoryInput:
 def _read_memories(path: Path) -> list[MemoryInput]:
     """Every line checked before anything is written, so a bad line names itself and leaves the store as it was."""
     from jarvis_mcp.errors import InvalidInput
-    from jarvis_mcp.services.memory import MAX_MEMORY_CHARS, MemoryInput
-    from jarvis_mcp.services.text import clean_tags, clean_text
+    from jarvis_mcp.memory.service import MAX_MEMORY_CHARS, MemoryInput
+    from jarvis_mcp.text import clean_tags, clean_text
 
     rows: list[MemoryInput] = []
     try:
@@ -356,9 +356,9 @@ def _import_documents(settings: Settings, paths: list[Path], tags: list[str]) ->
     import re
 
     from jarvis_mcp.bootstrap import open_runtime
+    from jarvis_mcp.documents.service import clean_filename
     from jarvis_mcp.errors import JarvisError
-    from jarvis_mcp.services.documents import clean_filename
-    from jarvis_mcp.services.text import clean_tags
+    from jarvis_mcp.text import clean_tags
 
     try:
         tags = list(clean_tags("--tag", tags))
@@ -415,7 +415,7 @@ def _bar(done: int, total: int | None, what: str) -> None:
 
 def _import_contacts(settings: Settings, path: Path, *, region: str | None = None, embed: bool = True) -> int:
     from jarvis_mcp.bootstrap import open_runtime
-    from jarvis_mcp.services.contact_files import ContactFileError, read_contacts_file
+    from jarvis_mcp.contacts.files import ContactFileError, read_contacts_file
 
     if region is not None and not re.fullmatch(r"[A-Za-z]{2}", region):
         print(f"jarvis-mcp: --region: {region!r} is not a two-letter region code (e.g. ES)", file=sys.stderr)

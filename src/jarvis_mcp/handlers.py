@@ -21,8 +21,8 @@ from pydantic import BaseModel
 
 from jarvis_mcp.bootstrap import Runtime, SharedRuntime
 from jarvis_mcp.errors import InvalidInput, JarvisError
-from jarvis_mcp.services.scope import UserScope
-from jarvis_mcp.services.text import has_control, printable
+from jarvis_mcp.scope import UserScope
+from jarvis_mcp.text import has_control, printable
 from jarvis_mcp.tokens import identity_from_access_token
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from pgtest import PgDatabase, fresh_database, pgvector_cluster, system_cluster
 
-from jarvis_mcp.ports import VectorIndex
+from jarvis_mcp.memory.ports import VectorIndex
 
 BACKENDS = ["sqlite", "postgres", "pgvector", "pinecone"]
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from jarvis_mcp.ports import NewOutbox, OutboxRecord, VoiceKeyState
-from jarvis_mcp.services.actions import args_hash
+from jarvis_mcp.actions.ports import NewOutbox, OutboxRecord, VoiceKeyState
+from jarvis_mcp.actions.service import args_hash
 
 # Pinecone and pgvector only change the vector index; the outbox lives in these two stores.
 pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgres"], indirect=True, scope="module")
@@ -352,9 +352,9 @@ def test_postgres_rls_holds_for_the_outbox(backend, store_index) -> None:
 def test_the_action_service_over_the_store(open_store) -> None:
     """The whole core on each backend: voice key, pending action, a race of two confirmations from two
     handles (two processes), recovery of what a crash left."""
+    from jarvis_mcp.actions.service import ActionRequest, ActionService, ExecutionResult
+    from jarvis_mcp.actions.voice_key import VoiceKeyError, VoiceKeyService
     from jarvis_mcp.errors import InvalidInput
-    from jarvis_mcp.services.actions import ActionRequest, ActionService, ExecutionResult
-    from jarvis_mcp.services.voice_key import VoiceKeyError, VoiceKeyService
 
     class Counting:
         def __init__(self) -> None:

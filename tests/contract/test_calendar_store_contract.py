@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from jarvis_mcp.ports import NewEvent
+from jarvis_mcp.calendar.ports import NewEvent
 
 T0 = 2_000_000_000.0  # 2033-05-18
 

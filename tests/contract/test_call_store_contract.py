@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from jarvis_mcp.ports import CallRecord, ContactWrite, NewOutbox
+from jarvis_mcp.actions.ports import NewOutbox
+from jarvis_mcp.calls.ports import CallRecord
+from jarvis_mcp.contacts.ports import ContactWrite
 
 # Pinecone and pgvector only change the vector index; calls live in these two stores.
 pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgres"], indirect=True, scope="module")

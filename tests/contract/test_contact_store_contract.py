@@ -6,7 +6,7 @@ import uuid
 
 import numpy as np
 
-from jarvis_mcp.ports import ContactWrite
+from jarvis_mcp.contacts.ports import ContactWrite
 
 
 def new_user(store) -> str:  # noqa: ANN001

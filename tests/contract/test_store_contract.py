@@ -10,9 +10,12 @@ import uuid
 import numpy as np
 import pytest
 
+from jarvis_mcp.account.ports import ConversationRecord
+from jarvis_mcp.documents.ports import NewDocument, QuotaExceeded
 from jarvis_mcp.errors import StoreMismatch
-from jarvis_mcp.ports import ConversationRecord, MemoryFilter, NewDocument, NewMemory, QuotaExceeded, Store
-from jarvis_mcp.services.text import content_hash, fold, keyword_terms
+from jarvis_mcp.memory.ports import MemoryFilter, NewMemory
+from jarvis_mcp.store import Store
+from jarvis_mcp.text import content_hash, fold, keyword_terms
 
 
 def new_user(store: Store, name: str = "user") -> str:

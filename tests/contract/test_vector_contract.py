@@ -12,7 +12,8 @@ import uuid
 import numpy as np
 import pytest
 
-from jarvis_mcp.ports import MemoryFilter, NewMemory, Store, VectorIndex
+from jarvis_mcp.memory.ports import MemoryFilter, NewMemory, VectorIndex
+from jarvis_mcp.store import Store
 
 N = 120
 KINDS = ("note", "task", "event")

@@ -3,7 +3,7 @@ says plainly that no call was made and why, like a web framework's console email
 
 from __future__ import annotations
 
-from jarvis_mcp.ports import AgentSpec, CallerError, CallRequest, CallState, PlacedCall
+from jarvis_mcp.calls.ports import AgentSpec, CallerError, CallRequest, CallState, PlacedCall
 
 NOT_PLACED = "no call provider configured (dry run)"
 HOW_TO_CALL = "Set JARVIS_CALLER=elevenlabs (with an ElevenLabs API key and phone number) to place real calls."

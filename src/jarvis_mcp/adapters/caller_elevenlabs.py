@@ -36,7 +36,7 @@ from elevenlabs.types import (
     TtsConversationalConfigOutput,
 )
 
-from jarvis_mcp.ports import AgentSpec, CallerError, CallRequest, CallState, PlacedCall
+from jarvis_mcp.calls.ports import AgentSpec, CallerError, CallRequest, CallState, PlacedCall
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -20,8 +20,8 @@ import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
-from jarvis_mcp.ports import ContactMatch, ContactRecord
-from jarvis_mcp.services.text import STOPWORDS, fold
+from jarvis_mcp.contacts.ports import ContactMatch, ContactRecord
+from jarvis_mcp.text import STOPWORDS, fold
 
 # How much a perfect match in each field counts; the order is the order "matched" lists ties in.
 WEIGHTS = {

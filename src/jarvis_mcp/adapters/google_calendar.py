@@ -26,7 +26,7 @@ from google_auth_httplib2 import AuthorizedHttp
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
-from jarvis_mcp.ports import CalendarError, EventRecord, NewEvent
+from jarvis_mcp.calendar.ports import CalendarError, EventRecord, NewEvent
 
 log = logging.getLogger(__name__)
 

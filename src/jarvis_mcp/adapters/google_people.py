@@ -23,7 +23,7 @@ from google_auth_httplib2 import AuthorizedHttp
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
-from jarvis_mcp.ports import ContactSourceError, SourceContact, SourcePage
+from jarvis_mcp.contacts.ports import ContactSourceError, SourceContact, SourcePage
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 
+from jarvis_mcp.account.ports import Decision, Limit
 from jarvis_mcp.adapters.windows import window
-from jarvis_mcp.ports import Decision, Limit
 
 
 class LocalCache:

@@ -3,7 +3,7 @@ machine: no invitations are sent; the user can export them as jarvis://me/calend
 
 from __future__ import annotations
 
-from jarvis_mcp.ports import CalendarStore, EventRecord, NewEvent
+from jarvis_mcp.calendar.ports import CalendarStore, EventRecord, NewEvent
 
 #: The local calendar's busy time is its events; a cap keeps a pathological calendar from costing much.
 _BUSY_SCAN = 500

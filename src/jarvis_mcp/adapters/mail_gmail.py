@@ -23,7 +23,7 @@ from google_auth_httplib2 import AuthorizedHttp
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
-from jarvis_mcp.ports import MailError, MailReceipt
+from jarvis_mcp.mail.ports import MailError, MailReceipt
 
 log = logging.getLogger(__name__)
 

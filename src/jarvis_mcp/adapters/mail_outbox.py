@@ -13,7 +13,7 @@ from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from pathlib import Path
 
-from jarvis_mcp.ports import MailReceipt
+from jarvis_mcp.mail.ports import MailReceipt
 
 NOT_DELIVERED = "no mail provider configured; the message was kept in the local outbox"
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from email.message import EmailMessage
 from typing import Literal
 
-from jarvis_mcp.ports import MailError, MailReceipt
+from jarvis_mcp.mail.ports import MailError, MailReceipt
 
 Security = Literal["starttls", "ssl", "none"]
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}

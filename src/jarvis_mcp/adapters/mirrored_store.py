@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from jarvis_mcp.ports import DocumentRecord, ExternalVectorIndex, IndexEntry, MemoryRecord, NewMemory
+from jarvis_mcp.documents.ports import DocumentRecord
+from jarvis_mcp.memory.ports import ExternalVectorIndex, IndexEntry, MemoryRecord, NewMemory
 
 log = logging.getLogger(__name__)
 

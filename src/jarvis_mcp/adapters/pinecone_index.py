@@ -20,7 +20,7 @@ import numpy as np
 from pinecone import Index, Pinecone
 
 from jarvis_mcp.errors import StoreMismatch
-from jarvis_mcp.ports import IndexEntry, MemoryFilter
+from jarvis_mcp.memory.ports import IndexEntry, MemoryFilter
 
 log = logging.getLogger(__name__)
 

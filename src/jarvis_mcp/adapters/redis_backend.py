@@ -20,10 +20,10 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from jarvis_mcp.account.ports import Decision, Limit
 from jarvis_mcp.adapters.local_cache import tightest
 from jarvis_mcp.adapters.windows import window
 from jarvis_mcp.config import ConfigError, ServiceUnreachable
-from jarvis_mcp.ports import Decision, Limit
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from jarvis_mcp.models import ALL_KINDS
-from jarvis_mcp.ports import MemoryFilter
+from jarvis_mcp.memory.models import ALL_KINDS
+from jarvis_mcp.memory.ports import MemoryFilter
 
 KIND_CODE = {kind: code for code, kind in enumerate(ALL_KINDS)}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from jarvis_mcp.ports import Period
+from jarvis_mcp.account.ports import Period
 
 
 def window(period: Period, now: float) -> tuple[str, float]:

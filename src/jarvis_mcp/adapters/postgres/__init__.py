@@ -9,7 +9,7 @@ from jarvis_mcp.adapters.postgres.migrate import MigrateReport, latest_version, 
 from jarvis_mcp.adapters.postgres.pgvector import PgVectorIndex
 from jarvis_mcp.adapters.postgres.store import PostgresStore
 from jarvis_mcp.config import ConfigError
-from jarvis_mcp.ports import VectorIndex
+from jarvis_mcp.memory.ports import VectorIndex
 
 __all__ = ["MigrateReport", "PgVectorIndex", "PostgresStore", "migrate", "open_postgres"]
 

@@ -10,7 +10,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from jarvis_mcp.adapters.postgres.database import Database, uuids
-from jarvis_mcp.ports import CallRecord
+from jarvis_mcp.calls.ports import CallRecord
 
 _COLUMNS = "action_id::text, conversation_id, status, transcript, summary, duration_seconds, ended_reason, updated_at"
 

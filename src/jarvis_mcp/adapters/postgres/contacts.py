@@ -15,8 +15,8 @@ import psycopg
 
 from jarvis_mcp.adapters.contact_index import ContactIndex, ContactIndexCache
 from jarvis_mcp.adapters.postgres.database import Database, uuids
-from jarvis_mcp.ports import ContactMatch, ContactRecord, ContactWrite
-from jarvis_mcp.services.text import fold
+from jarvis_mcp.contacts.ports import ContactMatch, ContactRecord, ContactWrite
+from jarvis_mcp.text import fold
 
 _COLUMNS = (
     "id::text, name, emails, phones, company, role, tags, notes, relationship, source, source_id, "

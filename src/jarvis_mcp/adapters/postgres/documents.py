@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from jarvis_mcp.adapters.postgres.database import Database, uuids
-from jarvis_mcp.ports import DocumentRecord, NewDocument, QuotaExceeded
+from jarvis_mcp.documents.ports import DocumentRecord, NewDocument, QuotaExceeded
 
 _COLUMNS = "id::text, title, filename, mime_type, size, sha256, tags, pages, chars, chunks, created_at"
 _DELETE_BATCH = 500

@@ -3,8 +3,8 @@ tiers are set by the operator, as the tables' owner (resources/migrations/postgr
 
 from __future__ import annotations
 
+from jarvis_mcp.account.ports import UserLimitsRecord
 from jarvis_mcp.adapters.postgres.database import Database
-from jarvis_mcp.ports import UserLimitsRecord
 
 LIMIT_COLUMNS = ("read_per_minute", "read_daily", "read_monthly", "write_per_minute", "write_daily", "write_monthly")
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
+from jarvis_mcp.actions.ports import NewOutbox, OutboxRecord, VoiceKeyState
 from jarvis_mcp.adapters.postgres.database import Database, uuids
-from jarvis_mcp.ports import NewOutbox, OutboxRecord, VoiceKeyState
 
 _COLUMNS = ("id::text, kind, idempotency_key, arguments, summary, sensitive, status, provider, provider_ref, result, "
             "error, attempts, created_at, updated_at, expires_at")

@@ -13,7 +13,7 @@ import numpy as np
 from jarvis_mcp.adapters.postgres.database import Database, retry_reads
 from jarvis_mcp.adapters.postgres.migrate import vector_literal
 from jarvis_mcp.adapters.postgres.store import filter_sql
-from jarvis_mcp.ports import MemoryFilter
+from jarvis_mcp.memory.ports import MemoryFilter
 
 
 @retry_reads

@@ -16,6 +16,7 @@ import numpy as np
 import psycopg
 from psycopg.types.json import Jsonb
 
+from jarvis_mcp.account.ports import ActionRecord, ConversationRecord, UserRecord
 from jarvis_mcp.adapters.postgres.calendar import CalendarTables
 from jarvis_mcp.adapters.postgres.calls import CallTables
 from jarvis_mcp.adapters.postgres.contacts import ContactTables
@@ -26,15 +27,8 @@ from jarvis_mcp.adapters.postgres.migrate import vector_literal
 from jarvis_mcp.adapters.postgres.outbox import OutboxTables
 from jarvis_mcp.adapters.vector_cache import KIND_CODE, UserMatrix, VectorCache
 from jarvis_mcp.errors import StoreMismatch
-from jarvis_mcp.ports import (
-    ActionRecord,
-    ConversationRecord,
-    MemoryFilter,
-    MemoryRecord,
-    NewMemory,
-    UserRecord,
-)
-from jarvis_mcp.services.text import fold
+from jarvis_mcp.memory.ports import MemoryFilter, MemoryRecord, NewMemory
+from jarvis_mcp.text import fold
 
 MEMORY_COLUMNS = (
     "m.seq, m.id::text, m.kind, m.text, m.tags, m.occurred_at, m.created_at, m.conversation_id::text, m.role, "

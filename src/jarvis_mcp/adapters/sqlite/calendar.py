@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from jarvis_mcp.ports import EventRecord, NewEvent
+from jarvis_mcp.calendar.ports import EventRecord, NewEvent
 
 _COLUMNS = "id, title, starts_at, ends_at, timezone, attendees, location, description, created_at"
 

@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from jarvis_mcp.ports import CallRecord
+from jarvis_mcp.calls.ports import CallRecord
 
 _COLUMNS = "action_id, conversation_id, status, transcript, summary, duration_seconds, ended_reason, updated_at"
 

@@ -14,8 +14,8 @@ import numpy as np
 
 from jarvis_mcp.adapters.contact_index import ContactIndex, ContactIndexCache
 from jarvis_mcp.adapters.sqlite.database import Database
-from jarvis_mcp.ports import ContactMatch, ContactRecord, ContactWrite
-from jarvis_mcp.services.text import fold
+from jarvis_mcp.contacts.ports import ContactMatch, ContactRecord, ContactWrite
+from jarvis_mcp.text import fold
 
 _COLUMNS = (
     "id, name, emails, phones, company, role, tags, notes, relationship, source, source_id, "

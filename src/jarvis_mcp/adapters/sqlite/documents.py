@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from jarvis_mcp.ports import DocumentRecord, NewDocument, QuotaExceeded
+from jarvis_mcp.documents.ports import DocumentRecord, NewDocument, QuotaExceeded
 
 if TYPE_CHECKING:
     from jarvis_mcp.adapters.sqlite.database import Database

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from jarvis_mcp.ports import UserLimitsRecord
+from jarvis_mcp.account.ports import UserLimitsRecord
 
 if TYPE_CHECKING:
     from jarvis_mcp.adapters.sqlite.database import Database

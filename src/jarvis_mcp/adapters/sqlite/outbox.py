@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from jarvis_mcp.ports import NewOutbox, OutboxRecord, VoiceKeyState
+from jarvis_mcp.actions.ports import NewOutbox, OutboxRecord, VoiceKeyState
 
 _COLUMNS = ("id, kind, idempotency_key, arguments, summary, sensitive, status, provider, provider_ref, result, "
             "error, attempts, created_at, updated_at, expires_at")

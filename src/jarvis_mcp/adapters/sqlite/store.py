@@ -15,6 +15,7 @@ from typing import Any
 import apsw
 import numpy as np
 
+from jarvis_mcp.account.ports import ActionRecord, ConversationRecord, UserRecord
 from jarvis_mcp.adapters.sqlite.audit import AuditBuffer
 from jarvis_mcp.adapters.sqlite.calendar import CalendarTables
 from jarvis_mcp.adapters.sqlite.calls import CallTables
@@ -25,15 +26,8 @@ from jarvis_mcp.adapters.sqlite.limits import LimitTables
 from jarvis_mcp.adapters.sqlite.outbox import OutboxTables
 from jarvis_mcp.adapters.vector_cache import KIND_CODE, UserMatrix, VectorCache
 from jarvis_mcp.errors import StoreMismatch
-from jarvis_mcp.ports import (
-    ActionRecord,
-    ConversationRecord,
-    MemoryFilter,
-    MemoryRecord,
-    NewMemory,
-    UserRecord,
-)
-from jarvis_mcp.services.text import fold
+from jarvis_mcp.memory.ports import MemoryFilter, MemoryRecord, NewMemory
+from jarvis_mcp.text import fold
 
 log = logging.getLogger(__name__)
 _MEMORY_COLUMNS = (

@@ -1,0 +1,1 @@
+"""The account toolset: MCP registration, service, ports and models."""

@@ -1,0 +1,1 @@
+"""The actions toolset: MCP registration, service, ports and models."""

@@ -1,0 +1,1 @@
+"""The calendar toolset: MCP registration, service, ports and models."""

@@ -1,0 +1,1 @@
+"""The calls toolset: MCP registration, service, ports and models."""

@@ -1,0 +1,1 @@
+"""The contacts toolset: MCP registration, service, ports and models."""

@@ -1,0 +1,1 @@
+"""The documents toolset: MCP registration, service, ports and models."""

@@ -1,0 +1,1 @@
+"""The mail toolset: MCP registration, service, ports and models."""

@@ -1,0 +1,1 @@
+"""The memory toolset: MCP registration, service, ports and models."""

@@ -1,0 +1,144 @@
+"""UserScope: the services bound to one resolved user. Handlers get a scope, never a user id to swap."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+
+from jarvis_mcp.account.credentials import CredentialService, Vault
+from jarvis_mcp.account.ports import Limiter
+from jarvis_mcp.account.service import AccountService
+from jarvis_mcp.account.usage import UsageService
+from jarvis_mcp.actions.service import ActionService, Executor
+from jarvis_mcp.actions.voice_key import VoiceKeyService
+from jarvis_mcp.calendar.service import CalendarFactory, CalendarService, CancelEvent, ScheduleEvent
+from jarvis_mcp.calls.ports import Caller
+from jarvis_mcp.calls.service import CallService
+from jarvis_mcp.config import Settings
+from jarvis_mcp.contacts.rules import region_from_locale
+from jarvis_mcp.contacts.service import ContactService, SourceFactory
+from jarvis_mcp.documents.ports import DocumentStore
+from jarvis_mcp.documents.service import DocumentService
+from jarvis_mcp.mail.service import MailerFactory, MailService
+from jarvis_mcp.memory.models import ForgetResult
+from jarvis_mcp.memory.ports import VectorIndex
+from jarvis_mcp.memory.query_cache import QueryCache
+from jarvis_mcp.memory.service import BULK_FORGET, BulkForget, MemoryService
+from jarvis_mcp.ports import Cache, Embedder
+from jarvis_mcp.store import Store
+
+
+class LazyExecutors(Mapping[str, "Executor"]):
+    def __init__(self, factories: dict[str, Callable[[], Executor]]) -> None:
+        self._factories = factories
+        self._built: dict[str, Executor] = {}
+
+    def __getitem__(self, kind: str) -> Executor:
+        if kind not in self._built:
+            self._built[kind] = self._factories[kind]()
+        return self._built[kind]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._factories)
+
+    def __len__(self) -> int:
+        return len(self._factories)
+
+
+@dataclass
+class UserScope:
+    user_id: str
+    settings: Settings
+    store: Store
+    index: VectorIndex
+    embedder: Embedder
+    files: DocumentStore | None = None  # the documents' original bytes
+    contact_sources: SourceFactory | None = None  # builds a provider (Google People) from credentials
+    cache: Cache | None = None  # per-user cache (query vectors, search results, the tier)
+    limiter: Limiter | None = None  # usage limits; None: unmetered
+    mailers: MailerFactory | None = None  # builds this user's Mailer (outbox, SMTP, Gmail)
+    calendars: CalendarFactory | None = None  # builds this user's Calendar (local, Google)
+    caller: Caller | None = None  # places phone calls (dry run, ElevenLabs); shared by every user
+
+    @cached_property
+    def account(self) -> AccountService:
+        return AccountService(self.user_id, self.store)
+
+    @cached_property
+    def memory(self) -> MemoryService:
+        user = self.store.get_user(self.user_id)
+        return MemoryService(
+            self.user_id, self.store, self.index, self.embedder,
+            timezone=user.timezone if user else None, near_duplicate=self.settings.near_duplicate_threshold,
+            cache=QueryCache(self.user_id, self.cache, self.embedder, search_ttl=self.settings.search_cache_seconds,
+                             embedding_ttl=self.settings.embedding_cache_seconds) if self.cache is not None else None,
+        )
+
+    @cached_property
+    def usage(self) -> UsageService:
+        return UsageService(self.user_id, self.store, self.settings, self.limiter, self.cache)
+
+    @cached_property
+    def documents(self) -> DocumentService:
+        if self.files is None:
+            raise RuntimeError("no document store configured")
+        s = self.settings
+        return DocumentService(self.user_id, self.store, self.files, self.embedder,
+                               max_document_bytes=s.max_document_bytes, max_user_bytes=s.max_user_document_bytes,
+                               signed_url_seconds=s.supabase_signed_url_seconds)
+
+    @cached_property
+    def contacts(self) -> ContactService:
+        user = self.store.get_user(self.user_id)
+        region = region_from_locale(user.locale if user else None) or self.settings.phone_region
+        settings = self.settings
+        credentials = CredentialService(self.user_id, self.store, lambda: Vault.for_settings(settings))  # type: ignore[arg-type]
+        return ContactService(self.user_id, self.store, self.embedder, credentials,  # type: ignore[arg-type]
+                              region=region, sources=self.contact_sources)
+
+    @cached_property
+    def mail(self) -> MailService:
+        return MailService.for_scope(self)
+
+    @cached_property
+    def calendar(self) -> CalendarService:
+        return CalendarService.for_scope(self)
+
+    @cached_property
+    def calls(self) -> CallService:
+        if self.caller is None:
+            raise RuntimeError("no caller configured")
+        return CallService(self.user_id, self.store, self.contacts, self.caller)
+
+    @cached_property
+    def voice_key(self) -> VoiceKeyService:
+        return VoiceKeyService(self.user_id, self.store)  # type: ignore[arg-type]
+
+    @cached_property
+    def actions(self) -> ActionService:
+        return ActionService(self.user_id, self.store, self.executors(), self.voice_key,  # type: ignore[arg-type]
+                             always_confirm=tuple(self.settings.always_confirm))
+
+    def executors(self) -> Mapping[str, Executor]:
+        """One executor per kind of action; ActionService runs them once, after confirmation if sensitive.
+        Each is built only when its kind runs, so one feature's wiring can never stop another's actions."""
+        factories: dict[str, Callable[[], Executor]] = {
+            "forget_memories": lambda: BulkForget(self.memory),
+            "send_email": lambda: self.mail,
+            "schedule_event": lambda: ScheduleEvent(self.calendar),
+            "cancel_event": lambda: CancelEvent(self.calendar),
+        }
+        if self.caller is not None:
+            factories["call_contact"] = lambda: self.calls
+        return LazyExecutors(factories)
+
+    def forget_memories(self, memory_ids: list[str]) -> ForgetResult:
+        """A few ids are forgotten at once; more than BULK_FORGET wait for the user's confirmation."""
+        if len(set(memory_ids)) <= BULK_FORGET:
+            return self.memory.forget(memory_ids)
+        request = BulkForget.request(memory_ids)
+        return ForgetResult(forgotten=[], not_found=[], confirmation=self.actions.submit(request))
+
+    def audit(self, tool: str, arguments: dict[str, object], status: str, error: str | None, duration_ms: float) -> None:
+        self.store.record_action(self.user_id, tool, arguments, status, error, duration_ms)

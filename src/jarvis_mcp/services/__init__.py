@@ -1,1 +1,0 @@
-"""Use cases, bound to one user. No MCP imports: tested directly."""
