@@ -11,8 +11,9 @@ import pytest
 from mcp import Client
 
 from jarvis_mcp.adapters.onnx_embedder import OnnxMiniLMEmbedder
-from jarvis_mcp.bootstrap import Runtime, open_runtime
+from jarvis_mcp.bootstrap import open_runtime
 from jarvis_mcp.config import Settings
+from jarvis_mcp.runtime import Runtime
 from jarvis_mcp.server import build_server
 
 # redis_client / redis_prefix: the real Redis, a key prefix per test (tests/redis_support.py).

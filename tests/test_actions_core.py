@@ -6,6 +6,7 @@ for what no tool reaches: races, explicit idempotency keys, recovery of rows a c
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
@@ -40,6 +41,7 @@ from jarvis_mcp.actions.voice_key import (
     normalize_phrase,
 )
 from jarvis_mcp.errors import InvalidInput, NotFound
+from jarvis_mcp.runtime import SharedRuntime, recover_actions
 from jarvis_mcp.scope import UserScope
 from jarvis_mcp.server import build_server
 
@@ -586,8 +588,8 @@ def test_start_up_recovers_every_users_stale_actions_in_the_background(
     his = stale_row(bob.store, bob.user_id, "count", {"n": 1}, "queued", store_clock, "boot-2")
     cut = stale_row(bob.store, bob.user_id, "count", {"n": 2}, "sending", store_clock, "boot-3")
 
-    caplog.set_level("INFO", logger="jarvis_mcp.bootstrap")
-    shared = bootstrap.SharedRuntime(settings_for("alice"), embedder=embedder)
+    caplog.set_level("INFO", logger="jarvis_mcp.runtime")
+    shared = SharedRuntime(settings_for("alice"), functools.partial(bootstrap.open_runtime, embedder=embedder))
     started = time.perf_counter()
     rt = shared.acquire()
     try:
@@ -602,11 +604,11 @@ def test_start_up_recovers_every_users_stale_actions_in_the_background(
         assert len(counters[alice.user_id].calls) == 1 and len(counters[bob.user_id].calls) == 1
     finally:
         shared.release()
-    logged = "\n".join(r.getMessage() for r in caplog.records if r.name == "jarvis_mcp.bootstrap")
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name == "jarvis_mcp.runtime")
     for row in (hers, his, cut):
         assert row.id in logged
     assert "zanzibar" not in logged and "ana@example.com" not in logged
-    assert bootstrap.recover_actions(alice.rt) == 0  # nothing left
+    assert recover_actions(alice.rt) == 0  # nothing left
 
 
 def test_a_read_only_server_recovers_nothing(runtime, settings_for, embedder, store_clock, monkeypatch) -> None:
@@ -614,7 +616,7 @@ def test_a_read_only_server_recovers_nothing(runtime, settings_for, embedder, st
     counter = Counting()
     monkeypatch.setattr(UserScope, "executors", lambda self: {"count": counter})
     row = stale_row(svc.store, svc.user_id, "count", {"n": 1}, "queued", store_clock, "ro-1")
-    shared = bootstrap.SharedRuntime(settings_for(), embedder=embedder, recover=False)
+    shared = SharedRuntime(settings_for(), functools.partial(bootstrap.open_runtime, embedder=embedder), recover=False)
     shared.acquire()
     shared.release()
     assert shared.recovery is None and counter.calls == []

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from jarvis_mcp import cli
+from jarvis_mcp import cli_data
 from jarvis_mcp.account.credentials import CredentialService, CredentialUnreadable, Vault
 from jarvis_mcp.config import ConfigError, Settings, load_settings
 
@@ -94,7 +94,7 @@ def test_connect_google_stores_the_refresh_token_for_the_stdio_user(runtime, set
 
     caplog.set_level(logging.DEBUG)
     settings = settings_for("local")
-    assert cli._connect_google(settings, secrets, consent=consent) == 0
+    assert cli_data.connect_google(settings, secrets, consent=consent) == 0
     assert seen == [secrets]
     assert "connected Google Contacts" in capsys.readouterr().out
     rt = runtime("local")
@@ -107,7 +107,7 @@ def test_connect_google_stores_the_refresh_token_for_the_stdio_user(runtime, set
 
 
 def test_connect_google_needs_the_client_secrets_file(settings_for, tmp_path: Path, capsys) -> None:
-    assert cli._connect_google(settings_for("local"), tmp_path / "missing.json", consent=lambda p: {}) == 2
+    assert cli_data.connect_google(settings_for("local"), tmp_path / "missing.json", consent=lambda p: {}) == 2
     assert "no such file" in capsys.readouterr().err
 
 
@@ -118,5 +118,5 @@ def test_connect_google_without_refresh_token_fails_cleanly(settings_for, tmp_pa
     def consent(path: Path) -> dict[str, object]:
         raise ValueError("Google returned no refresh token; revoke the app's access in your Google account and retry")
 
-    assert cli._connect_google(settings_for("local"), secrets, consent=consent) == 1
+    assert cli_data.connect_google(settings_for("local"), secrets, consent=consent) == 1
     assert "no refresh token" in capsys.readouterr().err

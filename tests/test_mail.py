@@ -23,8 +23,9 @@ from jarvis_mcp.actions.service import ActionService, args_hash
 from jarvis_mcp.adapters.mail_gmail import READ_SCOPE, SEND_SCOPE, GmailMailer
 from jarvis_mcp.adapters.mail_outbox import NOT_DELIVERED, OutboxMailer
 from jarvis_mcp.errors import InvalidInput, JarvisError, NotFound
+from jarvis_mcp.mail.message import message_id_for, parse_address
 from jarvis_mcp.mail.ports import MailError, MailReceipt
-from jarvis_mcp.mail.service import MailService, message_id_for, parse_address
+from jarvis_mcp.mail.service import MailService
 from jarvis_mcp.scope import UserScope
 
 PHRASE = "mi perro se llama trueno"
@@ -110,7 +111,7 @@ async def test_the_same_call_twice_sends_once(client_for, home: Path) -> None:
     ({"to": ["ana@example.com"], "bcc": ["x@example.com\r\nBcc: spy@evil.example"]}, "bcc", "control characters"),
     ({"to": ["ana@exa mple.com"]}, "to", "not a valid email address"),
     ({"to": ["Zacarías Nadie"]}, "to", "no contact is named 'Zacarías Nadie'"),
-    ({"to": ["Ana"]}, "to", "'Ana' matches 2 contacts: Ana García (ana@example.com; id"),
+    ({"to": ["Ana"]}, "to", "'Ana' matches 2 contacts: Ana García <ana@example.com> (id"),
     ({"to": ["Carla Sin"]}, "to", "has no email address"),
     ({"to": [MADE_UP_ID]}, "contact", "contact not found"),
     ({"to": ["ana@example.com"], "subject": ""}, "subject", "must not be empty"),
@@ -320,13 +321,13 @@ class ScriptedMailer:
     """Answers each send with the next scripted MailError, then with a receipt; counts every send."""
 
     provider = "fake"
+    idempotent = False
 
     def __init__(self, *errors: MailError, sent_ref: str | None = None, lookup: bool = False) -> None:
         self.errors = list(errors)
         self.sent: list[EmailMessage] = []
         self.sent_ref = sent_ref
-        if lookup:
-            self.find_sent = self._find  # only some providers can look a message up
+        self.lookup = lookup  # only some providers can look a message up
 
     def send(self, message: EmailMessage, *, idempotency_key: str) -> MailReceipt:
         self.sent.append(message)
@@ -334,8 +335,8 @@ class ScriptedMailer:
             raise self.errors.pop(0)
         return MailReceipt(self.provider, f"ref-{idempotency_key[:8]}", True, "accepted")
 
-    def _find(self, message_id: str) -> str | None:
-        return self.sent_ref
+    def find_sent(self, message_id: str) -> str | None:
+        return self.sent_ref if self.lookup else None
 
 
 class Clock:

@@ -96,15 +96,16 @@ def test_search_input_errors_name_the_field(embedder, kwargs: dict, field: str) 
 
 def test_remember_many_is_all_or_nothing(runtime) -> None:
     rt = runtime("alice")
-    memory = rt.scope_for(rt.local_user_id()).memory
+    user = rt.local_user_id()
+    memory = rt.scope_for(user).memory
     with pytest.raises(InvalidInput) as bad:
         memory.remember_many([MemoryInput("fine"), MemoryInput("also fine"), MemoryInput(" ", kind="fact")])
     assert bad.value.field == "items[2].text"
-    assert memory.recent(10) == []
+    assert rt.store.count_memories(user) == 0
     results = memory.remember_many([MemoryInput("Same words"), MemoryInput("same  WORDS"), MemoryInput("Other")])
     assert [r.created for r in results] == [True, False, True]
     assert results[1].duplicate_of == results[0].memory.id
-    assert len(memory.recent(10)) == 2
+    assert rt.store.count_memories(user) == 2
 
 
 def test_a_second_runtime_sees_writes_and_deletes(runtime) -> None:

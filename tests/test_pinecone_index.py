@@ -18,10 +18,11 @@ from fake_pinecone import API_KEY, FakePinecone, serve
 
 from jarvis_mcp.adapters.mirrored_store import MirroredStore
 from jarvis_mcp.adapters.pinecone_index import PineconeIndex, namespace
-from jarvis_mcp.bootstrap import Runtime, open_runtime
+from jarvis_mcp.bootstrap import open_runtime
 from jarvis_mcp.config import ConfigError, Settings, load_settings
 from jarvis_mcp.errors import StoreMismatch
 from jarvis_mcp.memory.ports import IndexEntry, MemoryFilter
+from jarvis_mcp.runtime import Runtime
 
 ALICE = str(uuid.uuid4())
 BOB = str(uuid.uuid4())

@@ -86,7 +86,8 @@ async def test_usage_resource(client_for) -> None:
         usage = await read_json(c, "jarvis://me/usage")
         assert usage["memories"] == 4 and usage["conversations"] == 1
         rows = {d["tool"]: (d["calls"], d["errors"]) for d in usage["days"]}
-        assert rows == {"remember": (3, 1), "log_conversation": (1, 0)}
+        # The first read of this resource is audited and counted too (tests/test_resource_wrapper.py).
+        assert rows == {"remember": (3, 1), "log_conversation": (1, 0), "resource:jarvis://me/usage": (1, 0)}
         assert len({d["day"] for d in usage["days"]}) == 1
 
 

@@ -163,7 +163,8 @@ def test_supabase_settings_are_accepted(tmp_path, monkeypatch) -> None:
 def test_document_service_round_trip_on_supabase(fake: FakeStorage, adapter, runtime) -> None:
     rt = runtime("alice")
     user = rt.local_user_id()
-    service = DocumentService(user, rt.store, adapter, rt.embedder, max_document_bytes=1 << 20, max_user_bytes=1 << 21)
+    service = DocumentService(user, rt.store, adapter, rt.embedder, memories=rt.store, max_document_bytes=1 << 20,
+                              max_user_bytes=1 << 21)
     text = "# Boiler\n\nThe boiler service contract renews every March with Kestrel Heating."
     added = service.add("Boiler contract", content_base64=base64.b64encode(text.encode()).decode(),
                         mime_type="text/markdown")

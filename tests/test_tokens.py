@@ -4,6 +4,8 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
+import re
 import threading
 import time
 import warnings
@@ -17,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
+from jarvis_mcp import tokens
 from jarvis_mcp.config import Settings
 from jarvis_mcp.tokens import (
     DEFAULT_AUDIENCE,
@@ -258,9 +261,121 @@ async def test_hs256_with_rsa_public_key_as_secret(tmp_path: Path, jwks_server: 
     assert await JwtVerifier(both).verify_token(issue_token(both, subject="dave")) is not None
 
 
-async def test_unreachable_jwks(tmp_path: Path, jwks_server: tuple[str, _Keys]) -> None:
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "jarvis_mcp.tokens" and r.levelno >= logging.WARNING]
+
+
+async def test_unreachable_jwks(
+    tmp_path: Path, jwks_server: tuple[str, _Keys], caplog: pytest.LogCaptureFixture
+) -> None:
     s = Settings(home=tmp_path, jwks_url="http://127.0.0.1:1/jwks.json", jwt_issuer="https://idp", jwt_audience=AUD)
-    assert await JwtVerifier(s).verify_token(_signed(jwks_server[1].rsa, "RS256", "r1")) is None
+    verifier = JwtVerifier(s)
+    token = _signed(jwks_server[1].rsa, "RS256", "r1")
+    with caplog.at_level(logging.DEBUG, logger="jarvis_mcp.tokens"):
+        assert await verifier.verify_token(token) is None
+        # The operator sees why, with the cause, once: the outage is not repeated on every request.
+        [warning] = _warnings(caplog)
+        assert warning.startswith("JWKS at http://127.0.0.1:1/jwks.json is unavailable (PyJWKClientConnectionError: ")
+        assert "Connection refused" in warning and warning.endswith("bearer tokens it signs are refused until it is back")
+        for _ in range(3):
+            assert await verifier.verify_token(token) is None
+        assert len(_warnings(caplog)) == 1
+    assert token not in caplog.text and token.split(".")[2] not in caplog.text
+
+
+class _Flaky:
+    """A JWKS endpoint whose answer the test sets: the key set, a 503, a body that is not JSON, or silence."""
+
+    def __init__(self, keys: _Keys) -> None:
+        self.keys = keys
+        self.mode = "ok"
+
+    def answer(self, handler: BaseHTTPRequestHandler) -> None:
+        if self.mode == "slow":
+            time.sleep(1.0)
+        status, body = {"ok": (200, self.keys.jwks), "503": (503, b"down for maintenance"),
+                        "garbage": (200, b"<html>not a key set</html>"), "slow": (200, self.keys.jwks)}[self.mode]
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+
+@pytest.fixture
+def flaky_jwks(jwks_server: tuple[str, _Keys]) -> Iterator[tuple[str, _Flaky]]:
+    flaky = _Flaky(jwks_server[1])
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            flaky.answer(self)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/jwks.json", flaky
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(("mode", "cause"), [("503", "HTTP Error 503"), ("garbage", "JSONDecodeError"),
+                                             ("slow", "timed out")])
+async def test_a_jwks_outage_is_a_warning_with_its_cause_and_its_end_is_logged_too(
+    tmp_path: Path, flaky_jwks: tuple[str, _Flaky], caplog: pytest.LogCaptureFixture, mode: str, cause: str
+) -> None:
+    url, flaky = flaky_jwks
+    verifier = JwtVerifier(Settings(home=tmp_path, jwks_url=url, jwt_issuer="https://idp", jwt_audience=AUD))
+    verifier._jwks.timeout = 0.2  # type: ignore[union-attr]  # the test's patience, not the server's 10 s
+    token = _signed(flaky.keys.rsa, "RS256", "r1")
+    flaky.mode = mode
+    with caplog.at_level(logging.DEBUG, logger="jarvis_mcp.tokens"):
+        assert await verifier.verify_token(token) is None
+        assert await verifier.verify_token(token) is None
+        [warning] = _warnings(caplog)
+        assert warning.startswith(f"JWKS at {url} is unavailable (") and cause in warning
+        flaky.mode = "ok"
+        assert await verifier.verify_token(token) is not None
+        [back] = _warnings(caplog)[1:]
+        assert re.fullmatch(rf"JWKS at {re.escape(url)} is available again after \d+ s \(2 fetches failed\)", back)
+    assert token not in caplog.text and token.split(".")[2] not in caplog.text
+
+
+async def test_a_jwks_outage_is_repeated_while_it_lasts(
+    tmp_path: Path, flaky_jwks: tuple[str, _Flaky], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, flaky = flaky_jwks
+    verifier = JwtVerifier(Settings(home=tmp_path, jwks_url=url, jwt_issuer="https://idp", jwt_audience=AUD))
+    flaky.mode = "503"
+    token = _signed(flaky.keys.rsa, "RS256", "r1")
+    with caplog.at_level(logging.WARNING, logger="jarvis_mcp.tokens"):
+        for _ in range(3):
+            assert await verifier.verify_token(token) is None
+        monkeypatch.setattr(tokens, "_OUTAGE_REMINDER_S", 0.0)
+        assert await verifier.verify_token(token) is None
+    assert len(_warnings(caplog)) == 2
+    assert "still unavailable after" in _warnings(caplog)[1] and "4 fetches failed" in _warnings(caplog)[1]
+
+
+async def test_a_bad_token_is_a_debug_line_not_a_warning(
+    jwks_settings: Settings, jwks_server: tuple[str, _Keys], caplog: pytest.LogCaptureFixture
+) -> None:
+    keys = jwks_server[1]
+    verifier = JwtVerifier(jwks_settings)
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    bad = [_signed(other, "RS256", "r1"),  # bad signature
+           _signed(keys.rsa, "RS256", "r1", exp=int(time.time()) - 3600),  # expired
+           _signed(keys.rsa, "RS256", "r1", aud="https://elsewhere"),  # not for us
+           _signed(keys.rsa, "RS256", "no-such-kid")]  # names no key of the (reachable) set
+    with caplog.at_level(logging.DEBUG, logger="jarvis_mcp.tokens"):
+        for token in bad:
+            assert await verifier.verify_token(token) is None
+    rejected = [r for r in caplog.records if r.name == "jarvis_mcp.tokens"]
+    assert len(rejected) == len(bad) and all(r.levelno == logging.DEBUG for r in rejected)
+    assert all(r.getMessage().startswith("bearer token rejected: ") for r in rejected)
 
 
 # --- parse_ttl ----------------------------------------------------------------------------------------

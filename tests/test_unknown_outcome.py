@@ -23,6 +23,7 @@ from googleapiclient.http import HttpMockSequence
 from mcp.types import CallToolResult
 
 from jarvis_mcp import bootstrap
+from jarvis_mcp import runtime as runtime_module
 from jarvis_mcp.actions.service import ActionRequest, ActionService, ExecutionResult, OutcomeUnknown
 from jarvis_mcp.adapters.google_calendar import GoogleCalendar
 from jarvis_mcp.adapters.mail_smtp import SmtpMailer
@@ -241,10 +242,10 @@ def test_a_crash_mid_send_is_never_redone_by_a_retry(kind, after_recovery, setti
     finally:
         rt.close()
 
-    monkeypatch.setattr(bootstrap, "STALE_AFTER_S", -1.0)  # whatever is still sending was left by the crash
+    monkeypatch.setattr(runtime_module, "STALE_AFTER_S", -1.0)  # whatever is still sending was left by the crash
     restarted = open_runtime(settings, embedder=embedder)
     try:
-        assert bootstrap.recover_actions(restarted) == 1
+        assert runtime_module.recover_actions(restarted) == 1
         assert restarted.store.outbox_get(user, row.id).status == after_recovery
         again = restarted.scope_for(user).actions.submit(request)
         assert (again.action_id, again.replayed, again.status) == (row.id, True, after_recovery)

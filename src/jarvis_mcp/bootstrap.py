@@ -1,18 +1,15 @@
-"""The composition root: settings -> adapters -> runtime. The only module that imports adapters."""
+"""The composition root: settings -> adapters -> runtime. The only module that imports adapters (with the
+CLI's `migrate`): everything else reaches a provider through a port the Runtime holds."""
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
 from jarvis_mcp.account.ports import Limiter
-from jarvis_mcp.actions.service import STALE_AFTER_S
 from jarvis_mcp.calendar.ports import Calendar, CalendarError
 from jarvis_mcp.calls.ports import Caller
 from jarvis_mcp.config import ConfigError, Settings
@@ -24,12 +21,10 @@ from jarvis_mcp.mail.ports import Mailer
 from jarvis_mcp.mail.service import GMAIL_CONNECT_HELP
 from jarvis_mcp.memory.ports import VectorIndex
 from jarvis_mcp.ports import Cache, Embedder
-from jarvis_mcp.scope import UserScope
+from jarvis_mcp.runtime import Runtime
 from jarvis_mcp.store import Store
 
 log = logging.getLogger(__name__)
-
-RECOVERY_JOIN_S = 30  # how long closing waits for a start-up recovery still running
 
 
 def make_embedder(settings: Settings) -> Embedder:
@@ -102,7 +97,7 @@ def mirror_to_pinecone(settings: Settings, store: Store, dim: int) -> tuple[Stor
     except Exception as exc:
         raise ConfigError(f"{setting}: cannot use the Pinecone index "
                           f"{settings.pinecone_host or settings.pinecone_index!r}: {exc}") from None
-    return MirroredStore(store, index), index  # type: ignore[return-value]
+    return MirroredStore(store, index), index
 
 
 def make_mailer(settings: Settings, user_id: str, google_credentials: Callable[[], dict[str, object] | None]) -> Mailer:
@@ -134,7 +129,7 @@ def make_calendar(settings: Settings, store: Store, user_id: str,
     if settings.calendar == "local":
         from jarvis_mcp.adapters.local_calendar import LocalCalendar
 
-        return LocalCalendar(store, user_id)  # type: ignore[arg-type]
+        return LocalCalendar(store, user_id)
     if settings.calendar == "google":
         from jarvis_mcp.adapters.google_calendar import GoogleCalendar
 
@@ -180,44 +175,6 @@ def google_consent(client_secrets: Path) -> dict[str, object]:
     return run_consent(client_secrets)
 
 
-@dataclass
-class Runtime:
-    settings: Settings
-    store: Store
-    index: VectorIndex
-    embedder: Embedder
-    documents: DocumentStore | None = None
-    cache: Cache | None = None
-    limiter: Limiter | None = None
-    caller: Caller | None = None  # one for the process: places calls for every user
-    _local_user: str | None = field(default=None, repr=False)
-
-    def scope_for(self, user_id: str) -> UserScope:
-        return UserScope(user_id, self.settings, self.store, self.index, self.embedder, files=self.documents,
-                         contact_sources=self.contact_source, cache=self.cache, limiter=self.limiter,
-                         mailers=self.mailer, calendars=self.calendar, caller=self.caller)
-
-    def contact_source(self, provider: str, credentials: dict[str, object]) -> ContactSource:
-        return make_contact_source(provider, credentials)
-
-    def mailer(self, user_id: str, google_credentials: Callable[[], dict[str, object] | None]) -> Mailer:
-        return make_mailer(self.settings, user_id, google_credentials)
-
-    def calendar(self, user_id: str, google_credentials: Callable[[], dict[str, object] | None]) -> Calendar:
-        return make_calendar(self.settings, self.store, user_id, google_credentials)
-
-    def local_user_id(self) -> str:
-        if self._local_user is None:
-            self._local_user = self.store.user_for_identity("local", self.settings.user, "local", None)
-        return self._local_user
-
-    def close(self) -> None:
-        for part in (self.store, self.documents, self.cache):
-            close = getattr(part, "close", None)
-            if close:
-                close()
-
-
 def open_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Runtime:
     """Open the store and start loading the embedder in the background, so the server answers at once."""
     # One BLAS thread: a per-user vector scan is one matrix-vector product, and onnxruntime's threads spin
@@ -239,40 +196,23 @@ def open_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Run
         if settings.vector_index == "pinecone":
             store, index = mirror_to_pinecone(settings, store, embedder.dim)
     except BaseException:
-        store.close()  # type: ignore[attr-defined]
+        store.close()
         raise
     log.info("store ready at %s (embedder %s, vector index %s)", where, embedder.model_id, type(index).__name__)
+
+    # Each factory looks its maker up when called, not here: the maker is the one seam a provider (or a
+    # test's fake) is swapped at, even for a runtime already open.
+    def mailers(user_id: str, google_credentials: Callable[[], dict[str, object] | None]) -> Mailer:
+        return make_mailer(settings, user_id, google_credentials)
+
+    def calendars(user_id: str, google_credentials: Callable[[], dict[str, object] | None]) -> Calendar:
+        return make_calendar(settings, store, user_id, google_credentials)
+
+    def contact_sources(provider: str, credentials: dict[str, object]) -> ContactSource:
+        return make_contact_source(provider, credentials)
+
     return Runtime(settings, store, index, embedder, documents=documents, cache=cache, limiter=limiter,
-                   caller=caller)
-
-
-def recover_actions(runtime: Runtime) -> int:
-    """Finish, for every user, the actions a crash left queued or sending; how many were found.
-
-    Each runs through its owner's ActionService, whose compare-and-set steps make a race with another
-    process (or a lazy recovery in get_action) harmless. Logs say which action, never its arguments.
-    """
-    try:
-        unfinished = runtime.store.outbox_unfinished(time.time() - STALE_AFTER_S)  # type: ignore[attr-defined]
-    except Exception:
-        log.exception("could not list the actions left unfinished")
-        return 0
-    for user_id, record in unfinished:
-        try:
-            outcome = runtime.scope_for(user_id).actions.recover(record)
-        except Exception:
-            log.exception("recovering action %s (%s) of user %s failed", record.id, record.kind, user_id)
-            continue
-        log.info("recovered action %s (%s) of user %s: was %s, now %s", record.id, record.kind, user_id,
-                 record.status, outcome.status)
-    return len(unfinished)
-
-
-def start_recovery(runtime: Runtime) -> threading.Thread:
-    """recover_actions in a daemon thread: a provider that is slow to answer must not delay start-up."""
-    thread = threading.Thread(target=recover_actions, args=(runtime,), name="jarvis-outbox-recovery", daemon=True)
-    thread.start()
-    return thread
+                   caller=caller, mailers=mailers, calendars=calendars, contact_sources=contact_sources)
 
 
 def make_store(settings: Settings) -> tuple[Store, VectorIndex, str]:
@@ -295,46 +235,3 @@ def make_store(settings: Settings) -> tuple[Store, VectorIndex, str]:
                                   vector_cache_bytes=settings.vector_cache_mb << 20)
         return pg, index, pg.db.where
     raise AssertionError(f"unhandled store {settings.store}")  # config validation makes this unreachable
-
-
-class SharedRuntime:
-    """One runtime per process however many sessions enter the server's lifespan.
-
-    Streamable HTTP enters the lifespan once, but every legacy SSE connection and every in-process client
-    enters it again; they must share the open store and the loaded model instead of opening their own.
-    """
-
-    def __init__(self, settings: Settings, *, embedder: Embedder | None = None, recover: bool = True) -> None:
-        self.settings = settings
-        self._embedder = embedder
-        self._recover = recover  # off for a read-only server: it must not carry out actions
-        self.recovery: threading.Thread | None = None
-        self._runtime: Runtime | None = None
-        self._users = 0
-        self._lock = threading.Lock()
-
-    def acquire(self) -> Runtime:
-        with self._lock:
-            if self._runtime is None:
-                self._runtime = open_runtime(self.settings, embedder=self._embedder)
-                if self._recover:
-                    self.recovery = start_recovery(self._runtime)
-            self._users += 1
-            return self._runtime
-
-    def release(self) -> None:
-        with self._lock:
-            self._users -= 1
-            if self._users == 0 and self._runtime is not None:
-                if self.recovery is not None:
-                    # A recovery mid-send finishes its row rather than leaving it for the next start.
-                    self.recovery.join(timeout=RECOVERY_JOIN_S)
-                    self.recovery = None
-                self._runtime.close()
-                self._runtime = None
-
-    @property
-    def runtime(self) -> Runtime:
-        if self._runtime is None:
-            raise RuntimeError("the server is not running (no lifespan entered)")
-        return self._runtime

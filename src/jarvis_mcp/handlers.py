@@ -1,4 +1,5 @@
-"""What every handler shares: who is calling, and the tool decorator (audit, honest errors, read-only mode)."""
+"""What every handler shares: who is calling, and the tool / resource / prompt decorators (usage limits,
+audit, honest errors; read-only mode for tools)."""
 
 from __future__ import annotations
 
@@ -9,18 +10,18 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import anyio.to_thread
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp.shared.exceptions import MCPError
-from mcp.types import INVALID_PARAMS, ToolAnnotations
+from mcp.types import INTERNAL_ERROR, INVALID_PARAMS, ToolAnnotations
 from pydantic import BaseModel
 
-from jarvis_mcp.bootstrap import Runtime, SharedRuntime
-from jarvis_mcp.errors import InvalidInput, JarvisError
+from jarvis_mcp.errors import InvalidInput, JarvisError, NotFound
+from jarvis_mcp.runtime import Runtime, SharedRuntime
 from jarvis_mcp.scope import UserScope
 from jarvis_mcp.text import has_control, printable
 from jarvis_mcp.tokens import identity_from_access_token
@@ -91,13 +92,27 @@ def refuse_control_params(params: dict[str, Any]) -> None:
         raise MCPError(code=INVALID_PARAMS, message=str(exc)) from None
 
 
-def _checked(fn: F) -> F:
-    @functools.wraps(fn)
-    def run(**kwargs: Any) -> Any:
-        refuse_control_params(kwargs)
-        return fn(**kwargs)
+# How each kind of handler says no. `exc` is None for an internal failure, whose message is only a reference.
+Answer = Callable[[JarvisError | None, str], Exception]
 
-    return run  # type: ignore[return-value]
+
+def _tool_answer(exc: JarvisError | None, message: str) -> Exception:
+    return ToolError(message)
+
+
+def _resource_answer(exc: JarvisError | None, message: str) -> Exception:
+    if isinstance(exc, NotFound):
+        # The same answer as an unknown URI: another user's object is indistinguishable from none.
+        return ResourceNotFoundError(message)
+    if isinstance(exc, InvalidInput):
+        return MCPError(code=INVALID_PARAMS, message=message)
+    return ResourceError(message)  # the SDK answers it with this message, and logs no traceback
+
+
+def _prompt_answer(exc: JarvisError | None, message: str) -> Exception:
+    # Anything but MCPError escaping a prompt reaches the client as "Error rendering prompt", message lost.
+    code = INVALID_PARAMS if isinstance(exc, InvalidInput | NotFound) else INTERNAL_ERROR
+    return MCPError(code=code, message=message)
 
 
 def caller_scope(runtime: Runtime) -> UserScope:
@@ -124,17 +139,48 @@ class Handlers:
             return current
         return caller_scope(self.shared.runtime)
 
-    @staticmethod
-    def _admit(scope: UserScope, tool: str, annotations: ToolAnnotations) -> None:
-        """The usage limits, checked before anything runs: over a limit, the tool is not run (nor audited)."""
-        try:
-            scope.usage.admit(tool, read_only=bool(annotations.read_only_hint))
-        except JarvisError as exc:
-            raise ToolError(str(exc)) from None
-        except Exception:
-            ref = uuid.uuid4().hex[:12]
-            log.exception("usage check for %s failed (reference %s)", tool, ref)
-            raise ToolError(f"internal error (reference {ref}); the server log has the details") from None
+    def _guarded(self, name: str, fn: F, *, read_only: bool, answer: Answer,
+                 own: tuple[type[Exception], ...] = ()) -> F:
+        """fn behind the edge every handler shares: the caller's usage limits (a read or a write), arguments
+        free of control characters, one audit entry per call, a JarvisError answered with its message and
+        anything else with an opaque reference (the traceback only in the log). `own`: errors fn raises
+        already shaped for the client (a protocol error), passed on as they are."""
+
+        @functools.wraps(fn)
+        def run(**kwargs: Any) -> Any:
+            scope = self.scope()
+            token = _current.set(scope)
+            started = time.perf_counter()
+            status, error = "ok", None
+            try:
+                # Inside the try: a refused call (over a limit, a bad argument) runs nothing but is audited.
+                scope.usage.admit(name, read_only=read_only)
+                for key, value in kwargs.items():
+                    refuse_control(value, key)
+                return fn(**kwargs)
+            except own as exc:
+                status, error = "error", printable(str(exc))
+                raise
+            except JarvisError as exc:
+                status, error = "error", printable(str(exc))
+                raise answer(exc, str(exc)) from None
+            except Exception:
+                ref = uuid.uuid4().hex[:12]
+                log.exception("call to %s failed (reference %s)", name, ref)
+                status, error = "error", f"internal error {ref}"
+                raise answer(None, f"internal error (reference {ref}); the server log has the details") from None
+            finally:
+                _current.reset(token)
+                try:
+                    # An injected Context (progress reporting) is the server's, not an argument.
+                    audited = {k: v for k, v in kwargs.items() if not isinstance(v, Context)}
+                    scope.audit(name, _redact(audited), status, error, (time.perf_counter() - started) * 1000)
+                    if (mark := _audited.get()) is not None:
+                        mark.append(True)
+                except Exception:  # the audit must never turn a good answer into a failure
+                    log.exception("could not record the audit entry for %s", name)
+
+        return cast(F, run)
 
     def tool(self, *, description: str, annotations: ToolAnnotations, title: str | None = None) -> Callable[[F], F]:
         """Register a sync tool (the SDK runs it in a worker thread), audited, with errors made safe.
@@ -146,57 +192,31 @@ class Handlers:
         def decorate(fn: F) -> F:
             if self.read_only and not annotations.read_only_hint:
                 return fn
-
-            @functools.wraps(fn)
-            def run(**kwargs: Any) -> Any:
-                scope = self.scope()
-                self._admit(scope, fn.__name__, annotations)
-                token = _current.set(scope)
-                started = time.perf_counter()
-                status, error = "ok", None
-                try:
-                    # Inside the try: a refused call is still audited (and, admitted, counted).
-                    for name, value in kwargs.items():
-                        refuse_control(value, name)
-                    return fn(**kwargs)
-                except JarvisError as exc:
-                    status, error = "error", printable(str(exc))
-                    raise ToolError(str(exc)) from None
-                except Exception:
-                    ref = uuid.uuid4().hex[:12]
-                    log.exception("tool %s failed (reference %s)", fn.__name__, ref)
-                    status, error = "error", f"internal error {ref}"
-                    raise ToolError(f"internal error (reference {ref}); the server log has the details") from None
-                finally:
-                    _current.reset(token)
-                    try:
-                        # An injected Context (progress reporting) is the server's, not an argument.
-                        audited = {k: v for k, v in kwargs.items() if not isinstance(v, Context)}
-                        scope.audit(fn.__name__, _redact(audited), status, error, (time.perf_counter() - started) * 1000)
-                        if (mark := _audited.get()) is not None:
-                            mark.append(True)
-                    except Exception:  # the audit must never turn a good answer into a failure
-                        log.exception("could not record the audit entry for %s", fn.__name__)
-
+            run = self._guarded(fn.__name__, fn, read_only=bool(annotations.read_only_hint), answer=_tool_answer)
             self.mcp.add_tool(run, name=fn.__name__, title=title, description=description, annotations=annotations)
             return fn
 
         return decorate
 
     def resource(self, uri: str, **options: Any) -> Callable[[F], F]:
-        """mcp.resource, with a template's parameters checked as tool arguments are."""
+        """mcp.resource behind the tools' edge, counted as a read and audited as `resource:<uri>` (a
+        template's URI, its parameters as the arguments). A NotFound answers as an unknown URI does."""
 
         def decorate(fn: F) -> F:
-            self.mcp.resource(uri, **options)(_checked(fn))
+            run = self._guarded(f"resource:{uri}", fn, read_only=True, answer=_resource_answer,
+                                own=(MCPError, ResourceError))
+            self.mcp.resource(uri, **options)(run)
             return fn
 
         return decorate
 
     def prompt(self, **options: Any) -> Callable[[F], F]:
-        """mcp.prompt, with the arguments checked as tool arguments are."""
+        """mcp.prompt behind the tools' edge, counted as a read and audited as `prompt:<name>`."""
 
         def decorate(fn: F) -> F:
-            self.mcp.prompt(**options)(_checked(fn))
+            name = options.get("name") or fn.__name__
+            run = self._guarded(f"prompt:{name}", fn, read_only=True, answer=_prompt_answer, own=(MCPError,))
+            self.mcp.prompt(**options)(run)
             return fn
 
         return decorate

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from jarvis_mcp.account.credentials import CredentialService, Vault
-from jarvis_mcp.account.ports import Limiter
+from jarvis_mcp.account.ports import Limiter, UserRecord
 from jarvis_mcp.account.service import AccountService
 from jarvis_mcp.account.usage import UsageService
 from jarvis_mcp.actions.service import ActionService, Executor
@@ -60,14 +60,25 @@ class UserScope:
     mailers: MailerFactory | None = None  # builds this user's Mailer (outbox, SMTP, Gmail)
     calendars: CalendarFactory | None = None  # builds this user's Calendar (local, Google)
     caller: Caller | None = None  # places phone calls (dry run, ElevenLabs); shared by every user
+    vault: Callable[[], Vault] | None = None  # the process's credential key (Runtime.vault), built once
+
+    @cached_property
+    def user(self) -> UserRecord | None:
+        """The user's row, read once per scope however many services need its time zone or locale."""
+        return self.store.get_user(self.user_id)
+
+    @cached_property
+    def credentials(self) -> CredentialService:
+        settings = self.settings
+        return CredentialService(self.user_id, self.store, self.vault or (lambda: Vault.for_settings(settings)))
 
     @cached_property
     def account(self) -> AccountService:
-        return AccountService(self.user_id, self.store)
+        return AccountService(self.user_id, self.store, self.store, self.store)
 
     @cached_property
     def memory(self) -> MemoryService:
-        user = self.store.get_user(self.user_id)
+        user = self.user
         return MemoryService(
             self.user_id, self.store, self.index, self.embedder,
             timezone=user.timezone if user else None, near_duplicate=self.settings.near_duplicate_threshold,
@@ -77,33 +88,41 @@ class UserScope:
 
     @cached_property
     def usage(self) -> UsageService:
-        return UsageService(self.user_id, self.store, self.settings, self.limiter, self.cache)
+        return UsageService(self.user_id, self.store, self.account, self.settings, self.limiter, self.cache)
 
     @cached_property
     def documents(self) -> DocumentService:
         if self.files is None:
             raise RuntimeError("no document store configured")
         s = self.settings
-        return DocumentService(self.user_id, self.store, self.files, self.embedder,
+        return DocumentService(self.user_id, self.store, self.files, self.embedder, memories=self.store,
                                max_document_bytes=s.max_document_bytes, max_user_bytes=s.max_user_document_bytes,
                                signed_url_seconds=s.supabase_signed_url_seconds)
 
     @cached_property
     def contacts(self) -> ContactService:
-        user = self.store.get_user(self.user_id)
+        user = self.user
         region = region_from_locale(user.locale if user else None) or self.settings.phone_region
-        settings = self.settings
-        credentials = CredentialService(self.user_id, self.store, lambda: Vault.for_settings(settings))  # type: ignore[arg-type]
-        return ContactService(self.user_id, self.store, self.embedder, credentials,  # type: ignore[arg-type]
+        return ContactService(self.user_id, self.store, self.embedder, self.credentials,
                               region=region, sources=self.contact_sources)
 
     @cached_property
     def mail(self) -> MailService:
-        return MailService.for_scope(self)
+        # Builders, not services: the mail service is made for every request's executors table, and
+        # only a send needs contacts, documents or the mailer.
+        s, mailers = self.settings, self.mailers
+        return MailService(
+            self.user_id, contacts=lambda: self.contacts, documents=lambda: self.documents,
+            mailer=(lambda: mailers(self.user_id, lambda: self.credentials.load("google"))) if mailers else None,
+            allowlist=s.mail_allowlist, from_address=s.smtp_from, max_attachment_bytes=s.mail_max_attachment_bytes,
+        )
 
     @cached_property
     def calendar(self) -> CalendarService:
-        return CalendarService.for_scope(self)
+        user = self.user
+        return CalendarService(self.user_id, self.calendars, self.credentials, self.contacts,
+                               timezone=user.timezone if user else None,
+                               send_updates=self.settings.calendar_send_updates)
 
     @cached_property
     def calls(self) -> CallService:
@@ -113,11 +132,11 @@ class UserScope:
 
     @cached_property
     def voice_key(self) -> VoiceKeyService:
-        return VoiceKeyService(self.user_id, self.store)  # type: ignore[arg-type]
+        return VoiceKeyService(self.user_id, self.store)
 
     @cached_property
     def actions(self) -> ActionService:
-        return ActionService(self.user_id, self.store, self.executors(), self.voice_key,  # type: ignore[arg-type]
+        return ActionService(self.user_id, self.store, self.executors(), self.voice_key,
                              always_confirm=tuple(self.settings.always_confirm))
 
     def executors(self) -> Mapping[str, Executor]:

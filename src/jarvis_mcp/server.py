@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,12 +12,11 @@ from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 from mcp.types import EmptyResult, SetLevelRequestParams
 
-from jarvis_mcp import __version__
+from jarvis_mcp import __version__, bootstrap
 from jarvis_mcp.account import prompts as account_prompts
 from jarvis_mcp.account import resources as account_resources
 from jarvis_mcp.account import tools as account
 from jarvis_mcp.actions import tools as actions
-from jarvis_mcp.bootstrap import Runtime, SharedRuntime
 from jarvis_mcp.calendar import tools as calendar
 from jarvis_mcp.calls import tools as calls
 from jarvis_mcp.config import Settings
@@ -28,6 +28,7 @@ from jarvis_mcp.handlers import Handlers, auditing_rejections
 from jarvis_mcp.mail import tools as mail
 from jarvis_mcp.memory import tools as memory
 from jarvis_mcp.ports import Embedder
+from jarvis_mcp.runtime import Runtime, SharedRuntime
 from jarvis_mcp.tokens import JwtVerifier
 
 INSTRUCTIONS = """JARVIS: the user's personal memory and assistant tools.
@@ -62,9 +63,9 @@ class JarvisServer(MCPServer[Runtime]):
 
 def build_server(
     settings: Settings, *, read_only: bool = False, embedder: Embedder | None = None, resource_url: str | None = None
-) -> MCPServer[Runtime]:
+) -> JarvisServer:
     """resource_url: where this server's /mcp is reached, for RFC 9728 metadata when JARVIS_PUBLIC_URL is unset."""
-    shared = SharedRuntime(settings, embedder=embedder, recover=not read_only)
+    shared = SharedRuntime(settings, functools.partial(bootstrap.open_runtime, embedder=embedder), recover=not read_only)
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[Runtime]) -> AsyncIterator[Runtime]:

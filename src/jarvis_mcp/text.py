@@ -6,6 +6,7 @@ import hashlib
 import re
 import unicodedata
 from datetime import UTC, datetime
+from typing import overload
 from zoneinfo import ZoneInfo
 
 from jarvis_mcp.errors import InvalidInput
@@ -114,5 +115,10 @@ def to_epoch(value: datetime | None, tz_name: str | None) -> float | None:
     return value.timestamp()
 
 
+@overload
+def from_epoch(value: float) -> datetime: ...
+@overload
+def from_epoch(value: float | None) -> datetime | None: ...
 def from_epoch(value: float | None) -> datetime | None:
+    # Overloaded so a column that is never NULL gives a datetime, not an Optional to argue with.
     return None if value is None else datetime.fromtimestamp(value, UTC)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import anyio.to_thread
 import jwt
@@ -24,6 +26,7 @@ _AUTH_METHOD_RE = re.compile(r"[a-z0-9_-]{1,32}")
 _TTL_RE = re.compile(r"(\d+)([smhd]?)")
 _TTL_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _MAX_TTL_S = 30 * 86400
+_OUTAGE_REMINDER_S = 300.0  # while the key set stays unreachable, the warning is repeated this often
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,66 @@ def _expected_audience(settings: Settings) -> str:
     return settings.jwt_audience or settings.public_url or DEFAULT_AUDIENCE
 
 
+class JwksUnavailable(Exception):
+    """The identity provider's key set could not be had (unreachable, timeout, an HTTP error, not a key set):
+    the server's problem, not the token's."""
+
+
+class _KeySet(jwt.PyJWKClient):
+    """PyJWKClient that tells an outage of the key set from a token naming no key in it, and says so in the
+    log: at WARNING with the cause when the outage starts, again every few minutes while it lasts, and
+    when it ends. The token is never logged; every request meanwhile is still answered 401."""
+
+    def __init__(self, url: str, **options: Any) -> None:
+        super().__init__(url, **options)
+        parts = urlsplit(url)
+        self._where = f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
+        self._state = threading.Lock()
+        self._down_since: float | None = None
+        self._warned_at = 0.0
+        self._refused = 0
+
+    def get_signing_keys(self, refresh: bool = False) -> list[jwt.PyJWK]:
+        # Every way of getting the set goes through here (the first fetch, expiry, the refresh on an
+        # unknown kid); a kid missing from a set that was had is the token's problem and raised after.
+        try:
+            keys = super().get_signing_keys(refresh)
+        except Exception as exc:
+            self._failed(exc)
+            raise JwksUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        self._recovered()
+        return keys
+
+    def _failed(self, exc: Exception) -> None:
+        now = time.monotonic()
+        with self._state:
+            self._refused += 1
+            first = self._down_since is None
+            if first:
+                self._down_since = now
+            elif now - self._warned_at < _OUTAGE_REMINDER_S:
+                return
+            self._warned_at = now
+            down_for, refused = now - (self._down_since or now), self._refused
+        if first:
+            logger.warning("JWKS at %s is unavailable (%s: %s); bearer tokens it signs are refused until it is back",
+                           self._where, type(exc).__name__, exc)
+        else:
+            logger.warning("JWKS at %s still unavailable after %.0f s, %d fetches failed (%s: %s)",
+                           self._where, down_for, refused, type(exc).__name__, exc)
+
+    def _recovered(self) -> None:
+        if self._down_since is None:  # the common case, without taking the lock
+            return
+        with self._state:
+            if self._down_since is None:
+                return
+            down_for, refused = time.monotonic() - self._down_since, self._refused
+            self._down_since, self._refused = None, 0
+        logger.warning("JWKS at %s is available again after %.0f s (%d fetches failed)", self._where, down_for,
+                       refused)
+
+
 class JwtVerifier(TokenVerifier):
     def __init__(self, settings: Settings):
         self._settings = settings
@@ -71,15 +134,15 @@ class JwtVerifier(TokenVerifier):
         # Cache the key *set* (refetched every 5 min, and on an unknown kid at most every 30 s) rather
         # than individual keys: PyJWKClient's per-kid LRU would keep trusting a key the IdP has revoked.
         self._jwks = (
-            jwt.PyJWKClient(settings.jwks_url, cache_jwk_set=True, lifespan=300, timeout=10)
-            if settings.jwks_url
-            else None
+            _KeySet(settings.jwks_url, cache_jwk_set=True, lifespan=300, timeout=10) if settings.jwks_url else None
         )
 
     async def verify_token(self, token: str) -> AccessToken | None:
         try:
             claims, verified_by = await self._decode(token)
             issuer = _identity_issuer(verified_by, claims, self._settings)
+        except JwksUnavailable:
+            return None  # logged by _KeySet, at WARNING: the operator's problem, not the caller's
         except Exception as exc:  # any failure means "not authenticated", never a 500
             logger.debug("bearer token rejected: %s: %s", type(exc).__name__, exc)
             return None

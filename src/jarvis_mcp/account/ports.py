@@ -38,6 +38,31 @@ class ActionRecord:
     duration_ms: float
 
 
+class UserStore(Protocol):
+    """Users: who an identity is, their profile, and their tier of usage limits."""
+
+    def user_for_identity(self, issuer: str, subject: str, auth_method: str, email: str | None) -> str:
+        """The user id of this (issuer, subject), created with its first sign-in."""
+        ...
+    def get_user(self, user_id: str) -> UserRecord | None: ...
+    def update_user(self, user_id: str, fields: dict[str, object]) -> UserRecord: ...
+    def user_limits(self, user_id: str) -> UserLimitsRecord | None:
+        """The user's row of user_limits (tier and overrides), None for the default tier."""
+        ...
+
+
+class HistoryStore(Protocol):
+    """What the user has done: their logged conversations, the audit of every call, and its daily sums."""
+
+    def recent_conversations(self, user_id: str, limit: int) -> list[ConversationRecord]: ...
+    def record_action(self, user_id: str, tool: str, arguments: dict[str, object], status: str,
+                      error: str | None, duration_ms: float) -> None: ...
+    def recent_actions(self, user_id: str, limit: int) -> list[ActionRecord]: ...
+    def usage(self, user_id: str, days: int) -> list[tuple[str, str, int, int]]:
+        """(day, tool, calls, errors) for the last `days` days."""
+        ...
+
+
 class CredentialStore(Protocol):
     """Per-user provider credentials, stored as the opaque (already encrypted) bytes it is given."""
 

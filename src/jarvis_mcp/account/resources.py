@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from mcp.server.mcpserver.exceptions import ResourceNotFoundError
-
-from jarvis_mcp.errors import NotFound
 from jarvis_mcp.handlers import Handlers
 from jarvis_mcp.memory.models import DATA_NOTICE
 from jarvis_mcp.render import json_text
 
 
 def register(h: Handlers) -> None:
-    mcp = h.mcp
-
-    @mcp.resource(
+    @h.resource(
         "jarvis://me/profile", name="profile", mime_type="application/json",
         description="Your profile, and whether onboarding is complete.",
     )
@@ -25,20 +20,16 @@ def register(h: Handlers) -> None:
         description="One of your memories, by id.",
     )
     def memory(memory_id: str) -> str:
-        try:
-            return json_text(h.scope().memory.get(memory_id), notice=DATA_NOTICE)
-        except NotFound as exc:
-            # The same answer as an unknown URI: another user's memory is indistinguishable from none.
-            raise ResourceNotFoundError(str(exc)) from None
+        return json_text(h.scope().memory.get(memory_id), notice=DATA_NOTICE)
 
-    @mcp.resource(
+    @h.resource(
         "jarvis://me/history", name="history", mime_type="application/json",
         description="Your recent conversations, memories and actions.",
     )
     def history() -> str:
         return json_text(h.scope().account.history(50))
 
-    @mcp.resource(
+    @h.resource(
         "jarvis://me/usage", name="usage", mime_type="application/json",
         description=("Your usage: stored memories, tool calls per day (last 30 days), your tier's limits "
                      "(used, remaining, reset time) and cache figures (hits, misses, hit rate)."),

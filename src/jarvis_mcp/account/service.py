@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 
 from jarvis_mcp.account.models import ActionEntry, ConversationEntry, History, Profile, Usage, UsageDay
-from jarvis_mcp.account.ports import UserRecord
+from jarvis_mcp.account.ports import HistoryStore, UserRecord, UserStore
 from jarvis_mcp.errors import InvalidInput
+from jarvis_mcp.memory.ports import MemoryStore
 from jarvis_mcp.memory.service import to_memory
-from jarvis_mcp.store import Store
 from jarvis_mcp.text import clean_text, from_epoch, valid_zone
 
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
@@ -20,17 +20,19 @@ def to_profile(user: UserRecord) -> Profile:
     return Profile(
         name=user.name, pronouns=user.pronouns, timezone=user.timezone, locale=user.locale,
         preferences=user.preferences, onboarding_complete=user.name is not None, missing=missing,
-        member_since=from_epoch(user.created_at),  # type: ignore[arg-type]
+        member_since=from_epoch(user.created_at),
     )
 
 
 class AccountService:
-    def __init__(self, user_id: str, store: Store) -> None:
+    def __init__(self, user_id: str, users: UserStore, history: HistoryStore, memories: MemoryStore) -> None:
         self.user_id = user_id
-        self.store = store
+        self._users = users
+        self._history = history
+        self._memories = memories
 
     def _user(self) -> UserRecord:
-        user = self.store.get_user(self.user_id)
+        user = self._users.get_user(self.user_id)
         if user is None:  # the identity layer creates users; a vanished one is a server-side fault
             raise RuntimeError("caller has no user record")
         return user
@@ -68,26 +70,26 @@ class AccountService:
             fields["preferences"] = merged
         if not fields:
             raise InvalidInput("set_profile", "give at least one of name, pronouns, timezone, locale, preferences")
-        return to_profile(self.store.update_user(self.user_id, fields))
+        return to_profile(self._users.update_user(self.user_id, fields))
 
     def history(self, limit: int = 20) -> History:
         if not 1 <= limit <= 200:
             raise InvalidInput("limit", "must be between 1 and 200")
         return History(
             conversations=[
-                ConversationEntry(conversation_id=c.id, title=c.title, started_at=from_epoch(c.started_at), turns=c.turns)  # type: ignore[arg-type]
-                for c in self.store.recent_conversations(self.user_id, limit)
+                ConversationEntry(conversation_id=c.id, title=c.title, started_at=from_epoch(c.started_at), turns=c.turns)
+                for c in self._history.recent_conversations(self.user_id, limit)
             ],
-            recent_memories=[to_memory(r) for r in self.store.recent_memories(self.user_id, limit)],
+            recent_memories=[to_memory(r) for r in self._memories.recent_memories(self.user_id, limit)],
             actions=[
-                ActionEntry(tool=a.tool, status=a.status, error=a.error, at=from_epoch(a.created_at), duration_ms=round(a.duration_ms, 2))  # type: ignore[arg-type]
-                for a in self.store.recent_actions(self.user_id, limit)
+                ActionEntry(tool=a.tool, status=a.status, error=a.error, at=from_epoch(a.created_at), duration_ms=round(a.duration_ms, 2))
+                for a in self._history.recent_actions(self.user_id, limit)
             ],
         )
 
     def usage(self, days: int = 30) -> Usage:
         return Usage(
-            memories=self.store.count_memories(self.user_id),
-            conversations=len(self.store.recent_conversations(self.user_id, 10_000)),
-            days=[UsageDay(day=d, tool=t, calls=c, errors=e) for d, t, c, e in self.store.usage(self.user_id, days)],
+            memories=self._memories.count_memories(self.user_id),
+            conversations=len(self._history.recent_conversations(self.user_id, 10_000)),
+            days=[UsageDay(day=d, tool=t, calls=c, errors=e) for d, t, c, e in self._history.usage(self.user_id, days)],
         )

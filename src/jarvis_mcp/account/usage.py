@@ -12,20 +12,22 @@ import json
 import logging
 import time
 from datetime import UTC, datetime
+from typing import Literal
 
 from jarvis_mcp.account.models import CacheFigures, LimitStatus, UsageReport
-from jarvis_mcp.account.ports import Limit, Limiter, UserLimitsRecord
+from jarvis_mcp.account.ports import Limit, Limiter, Period, UserLimitsRecord, UserStore
 from jarvis_mcp.account.service import AccountService
 from jarvis_mcp.config import ClassLimits, Settings
 from jarvis_mcp.errors import LimitExceeded
 from jarvis_mcp.memory.query_cache import figures
 from jarvis_mcp.ports import Cache
-from jarvis_mcp.store import Store
 
 log = logging.getLogger(__name__)
 
-CLASSES = ("read", "write")
-_PERIODS = (("per_minute", "minute", "per-minute"), ("daily", "day", "daily"), ("monthly", "month", "monthly"))
+ToolClass = Literal["read", "write"]
+CLASSES: tuple[ToolClass, ...] = ("read", "write")
+_PERIODS: tuple[tuple[str, Period, str], ...] = (
+    ("per_minute", "minute", "per-minute"), ("daily", "day", "daily"), ("monthly", "month", "monthly"))
 _CLASS_WORDS = {"read": "read-only tool calls", "write": "write tool calls"}
 TIER_CACHE_SECONDS = 60.0  # how soon a changed tier takes effect
 _last_limiter_error = [0.0]
@@ -35,15 +37,16 @@ def iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
 
 
-def tool_class(read_only: bool) -> str:
+def tool_class(read_only: bool) -> ToolClass:
     return "read" if read_only else "write"
 
 
 class UsageService:
-    def __init__(self, user_id: str, store: Store, settings: Settings, limiter: Limiter | None,
-                 cache: Cache | None) -> None:
+    def __init__(self, user_id: str, users: UserStore, account: AccountService, settings: Settings,
+                 limiter: Limiter | None, cache: Cache | None) -> None:
         self.user_id = user_id
-        self.store = store
+        self.users = users
+        self.account = account
         self.settings = settings
         self.limiter = limiter
         self.cache = cache
@@ -57,7 +60,7 @@ class UsageService:
             if raw is not None:
                 data = json.loads(raw)
                 return UserLimitsRecord(data["tier"], data["overrides"]) if data else None
-        rec = self.store.user_limits(self.user_id)
+        rec = self.users.user_limits(self.user_id)
         if self.cache is not None:
             value = {"tier": rec.tier, "overrides": rec.overrides} if rec else None
             self.cache.set(self.user_id, "user_limits", json.dumps(value).encode(), TIER_CACHE_SECONDS)
@@ -81,7 +84,7 @@ class UsageService:
             for field, period, word in _PERIODS:
                 n = overrides.get(f"{cls}_{field}", getattr(numbers, field))
                 if n is not None:
-                    limits[cls].append(Limit(period, int(n), word))  # type: ignore[arg-type]
+                    limits[cls].append(Limit(period, int(n), word))
         return name, limits
 
     # -- the check ------------------------------------------------------------------------------
@@ -115,14 +118,14 @@ class UsageService:
     # -- the figures ----------------------------------------------------------------------------
 
     def report(self, days: int = 30) -> UsageReport:
-        base = AccountService(self.user_id, self.store).usage(days)
+        base = self.account.usage(days)
         name, limits = self.tier()
         statuses = []
         if self.limiter is not None:
             for cls in CLASSES:
                 for limit in limits[cls]:
                     d = self.limiter.hit(self.user_id, cls, 0, [limit])  # cost 0: look, charge nothing
-                    statuses.append(LimitStatus(tool_class=cls, period=limit.period, limit=limit.max,  # type: ignore[arg-type]
+                    statuses.append(LimitStatus(tool_class=cls, period=limit.period, limit=limit.max,
                                                 used=d.used, remaining=d.remaining,
                                                 resets_at=datetime.fromtimestamp(d.reset_at, UTC)))
         f = figures(self.cache, self.user_id)

@@ -70,12 +70,6 @@ class Executor(Protocol):
         ...
 
 
-class Reconciler(Protocol):
-    def reconcile(self, action_id: str, arguments: dict[str, Any]) -> ExecutionResult | None:
-        """After a crash mid-send: what the provider says happened, or None if it cannot tell."""
-        ...
-
-
 @dataclass(frozen=True)
 class ActionRequest:
     kind: str
@@ -234,7 +228,7 @@ class ActionService:
             raise InvalidInput("action_id", "nothing to confirm: the action is already being done again")
         executor = self.executors[record.kind]
         try:
-            found = executor.reconcile(record.id, record.arguments) if hasattr(executor, "reconcile") else None  # type: ignore[union-attr]
+            found = executor.reconcile(record.id, record.arguments) if hasattr(executor, "reconcile") else None
         except Exception:
             log.warning("could not ask the provider about action %s before resending it", record.id, exc_info=True)
             found = None
@@ -283,7 +277,7 @@ class ActionService:
             provider=record.provider, provider_ref=record.provider_ref,
             delivered=True if record.status == "sent" else (False if record.status in _FINAL else None),
             result=record.result or {}, error=record.error, replayed=replayed,
-            created_at=from_epoch(record.created_at), updated_at=from_epoch(record.updated_at),  # type: ignore[arg-type]
+            created_at=from_epoch(record.created_at), updated_at=from_epoch(record.updated_at),
         )
 
 

@@ -108,8 +108,8 @@ def register(h: Handlers) -> None:
     ) -> Annotated[CallToolResult, ActionList]:
         return json_result(ActionList(actions=h.scope().actions.list(limit)))
 
-    @h.mcp.resource("jarvis://me/outbox", name="outbox", mime_type="application/json",
-                    description="Your actions (emails, events, calls, deletions) and their status.")
+    @h.resource("jarvis://me/outbox", name="outbox", mime_type="application/json",
+                description="Your actions (emails, events, calls, deletions) and their status.")
     def outbox() -> str:
         return json_text(ActionList(actions=h.scope().actions.list(100)))
 

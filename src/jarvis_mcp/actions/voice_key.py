@@ -98,5 +98,5 @@ class VoiceKeyService:
             return
         # Already counted by the claim: the state it returned says what is left.
         if _locked(state):
-            raise VoiceKeyError(f"{field}: wrong voice key; locked until {_when(state.locked_until)}")  # type: ignore[arg-type]
+            raise VoiceKeyError(f"{field}: wrong voice key; locked until {_when(state.locked_until)}")
         raise VoiceKeyError(f"{field}: wrong voice key ({LOCK_AFTER - state.failures} attempts left before a lock)")

@@ -251,7 +251,7 @@ def _classify(exc: ApiError, what: str) -> Exception:
         return _Retry(f"HTTP {status}: {message}", unsure=True)
     if status in (401, 403):
         return CallerError(f"ElevenLabs refused the credentials while {what} (HTTP {status}: {message}); "
-                           "check JARVIS_ELEVENLABS_API_KEY")
+                           "check JARVIS_ELEVENLABS_API_KEY", auth=True)
     return CallerError(f"ElevenLabs refused {what} (HTTP {status}): {message}")
 
 

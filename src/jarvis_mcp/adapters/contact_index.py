@@ -2,7 +2,7 @@
 
 A SQL LIKE/FTS pass cannot do "jon" -> "John" or "612 34" -> "+34 612 345 678" within a few
 milliseconds over 10,000 contacts, so each user's contacts are held as inverted term lists plus two
-flat strings (phone digits, emails) searched with str.find. Like vectors.py this is derived state:
+flat strings (phone digits, emails) searched with str.find. Like vector_cache.py this is derived state:
 any store adapter rebuilds it from its rows when the user's contacts version moves, and keeps it in
 step with its own writes.
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import threading
 from bisect import bisect_left, bisect_right
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -20,6 +19,7 @@ import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
+from jarvis_mcp.adapters.versioned_lru import VersionedLru
 from jarvis_mcp.contacts.ports import ContactMatch, ContactRecord
 from jarvis_mcp.text import STOPWORDS, fold
 
@@ -344,43 +344,8 @@ class ContactIndex:
         return out
 
 
-class ContactIndexCache:
-    """LRU of per-user indexes under a budget counted in contacts."""
+class ContactIndexCache(VersionedLru[str, ContactIndex]):
+    """Users' indexes under a budget counted in contacts."""
 
     def __init__(self, budget_contacts: int = 500_000) -> None:
-        self.budget = budget_contacts
-        self._users: OrderedDict[str, ContactIndex] = OrderedDict()
-        self.lock = threading.RLock()
-
-    def get(self, user_id: str, version: int) -> ContactIndex | None:
-        with self.lock:
-            idx = self._users.get(user_id)
-            if idx is None or idx.version != version:
-                return None
-            self._users.move_to_end(user_id)
-            return idx
-
-    def put(self, user_id: str, index: ContactIndex) -> None:
-        with self.lock:
-            self._users[user_id] = index
-            self._users.move_to_end(user_id)
-            total = sum(i.size for i in self._users.values())
-            while total > self.budget and len(self._users) > 1:
-                _, evicted = self._users.popitem(last=False)
-                total -= evicted.size
-
-    def advance(self, user_id: str, old_version: int, new_version: int) -> ContactIndex | None:
-        """The index to apply an own write to, if it was current before the write; else drop it."""
-        with self.lock:
-            idx = self._users.get(user_id)
-            if idx is None:
-                return None
-            if idx.version != old_version:
-                del self._users[user_id]
-                return None
-            idx.version = new_version
-            return idx
-
-    def drop(self, user_id: str) -> None:
-        with self.lock:
-            self._users.pop(user_id, None)
+        super().__init__(budget_contacts, size=lambda index: index.size)

@@ -55,6 +55,7 @@ def raw_message(message: EmailMessage) -> str:
 
 class GmailMailer:
     provider = "gmail"
+    idempotent = False  # Gmail has no idempotency key: an interrupted send is looked up by its Message-ID
 
     def __init__(self, credentials: Credentials, *, http: Any = None, timeout: float = 30.0) -> None:
         authed = AuthorizedHttp(credentials, http=http or httplib2.Http(timeout=timeout))
@@ -64,7 +65,8 @@ class GmailMailer:
     def from_authorized_user_info(cls, info: dict[str, object], **kwargs: Any) -> GmailMailer:
         granted = info.get("scopes")
         if isinstance(granted, list) and not _SENDING_SCOPES & set(granted):
-            raise MailError(f"the connected Google account has not allowed sending mail (Gmail); {RECONNECT}")
+            raise MailError(f"the connected Google account has not allowed sending mail (Gmail); {RECONNECT}",
+                            auth=True)
         return cls(Credentials.from_authorized_user_info(info), **kwargs)
 
     def send(self, message: EmailMessage, *, idempotency_key: str) -> MailReceipt:
@@ -107,10 +109,10 @@ class GmailMailer:
         except HttpError as exc:
             status, reason = exc.resp.status, _reason(exc)
             if status == 401:
-                raise MailError(f"Gmail refused the stored credentials ({reason}); {RECONNECT}") from None
+                raise MailError(f"Gmail refused the stored credentials ({reason}); {RECONNECT}", auth=True) from None
             if status == 403 and "insufficient" in reason.lower():
                 raise MailError(f"the connected Google account has not granted this Gmail access ({reason}); "
-                                f"{RECONNECT}") from None
+                                f"{RECONNECT}", auth=True) from None
             if status == 429 or status >= 500:
                 header = exc.resp.get("retry-after")
                 raise MailError(f"Gmail answered {status}: {reason}", retryable=True, ambiguous=sending and status != 429,
@@ -118,7 +120,7 @@ class GmailMailer:
             raise MailError(f"Gmail answered {status}: {reason}") from None
         except RefreshError as exc:
             why = exc.args[0] if exc.args else "refresh failed"
-            raise MailError(f"Google refused the stored refresh token ({why}); {RECONNECT}") from None
+            raise MailError(f"Google refused the stored refresh token ({why}); {RECONNECT}", auth=True) from None
         except (httplib2.HttpLib2Error, TransportError, OSError) as exc:
             raise MailError(f"Gmail could not be reached ({type(exc).__name__})", retryable=True,
                             ambiguous=sending) from None

@@ -28,6 +28,7 @@ def _reply(code: int, text: bytes | str) -> str:
 
 class SmtpMailer:
     provider = "smtp"
+    idempotent = False
 
     def __init__(self, host: str, *, port: int | None = None, security: Security = "starttls",
                  user: str | None = None, password: str | None = None, timeout: float = 30.0,
@@ -62,7 +63,8 @@ class SmtpMailer:
                 smtp.login(self.user, self.password or "")
         except smtplib.SMTPAuthenticationError as exc:
             _close(smtp)
-            raise MailError(f"the SMTP server refused the login: {_reply(exc.smtp_code, exc.smtp_error)}") from None
+            raise MailError(f"the SMTP server refused the login: {_reply(exc.smtp_code, exc.smtp_error)}",
+                            auth=True) from None
         except smtplib.SMTPNotSupportedError as exc:
             _close(smtp)
             raise MailError(f"the SMTP server {where}: {exc}") from None
@@ -108,6 +110,9 @@ class SmtpMailer:
             detail += "; refused for " + "; ".join(f"{addr} ({_reply(code, text)})" for addr, (code, text) in refused.items())
         return MailReceipt(provider=self.provider, provider_ref=str(message["Message-ID"] or "") or None,
                            delivered=True, detail=detail)
+
+    def find_sent(self, message_id: str) -> str | None:
+        return None  # SMTP has no way to ask a server what it accepted earlier
 
 
 def _watch_data(smtp: smtplib.SMTP) -> Callable[[], bool]:

@@ -161,7 +161,7 @@ class RedisCache(_Keys):
         try:
             self._check_up()
             raw = self.client.get(k) if amount == 0 else self.client.incrby(k, amount)
-            value = int(raw or 0)  # type: ignore[arg-type]
+            value = int(raw or 0)
         except redis.RedisError as exc:
             self._degraded(exc)
             return 0

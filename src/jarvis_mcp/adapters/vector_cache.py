@@ -9,12 +9,11 @@ Postgres stores.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from jarvis_mcp.adapters.versioned_lru import VersionedLru
 from jarvis_mcp.memory.models import ALL_KINDS
 from jarvis_mcp.memory.ports import MemoryFilter
 
@@ -96,43 +95,8 @@ def _grow(arr: np.ndarray, cap: int) -> np.ndarray:
     return out
 
 
-class VectorCache:
-    """LRU of UserMatrix under a byte budget. A user larger than the budget is still served (alone)."""
+class VectorCache(VersionedLru[str, UserMatrix]):
+    """Users' matrices under a byte budget."""
 
     def __init__(self, budget_bytes: int) -> None:
-        self.budget = budget_bytes
-        self._users: OrderedDict[str, UserMatrix] = OrderedDict()
-        self.lock = threading.RLock()
-
-    def get(self, user_id: str, version: int) -> UserMatrix | None:
-        with self.lock:
-            m = self._users.get(user_id)
-            if m is None or m.version != version:
-                return None
-            self._users.move_to_end(user_id)
-            return m
-
-    def put(self, user_id: str, matrix: UserMatrix) -> None:
-        with self.lock:
-            self._users[user_id] = matrix
-            self._users.move_to_end(user_id)
-            total = sum(m.nbytes for m in self._users.values())
-            while total > self.budget and len(self._users) > 1:
-                _, evicted = self._users.popitem(last=False)
-                total -= evicted.nbytes
-
-    def advance(self, user_id: str, old_version: int, new_version: int) -> UserMatrix | None:
-        """The matrix to apply an own write to, if it was current before the write; else drop it."""
-        with self.lock:
-            m = self._users.get(user_id)
-            if m is None:
-                return None
-            if m.version != old_version:
-                del self._users[user_id]
-                return None
-            m.version = new_version
-            return m
-
-    def drop(self, user_id: str) -> None:
-        with self.lock:
-            self._users.pop(user_id, None)
+        super().__init__(budget_bytes, size=lambda m: m.nbytes)

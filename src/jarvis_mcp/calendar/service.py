@@ -10,25 +10,22 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
-from jarvis_mcp.account.credentials import CredentialService, Vault
-from jarvis_mcp.actions.models import ActionOutcome
+from jarvis_mcp.account.credentials import CredentialService
 from jarvis_mcp.actions.service import ActionRequest, ExecutionResult, OutcomeUnknown, ProviderError
-from jarvis_mcp.calendar.models import CalendarEvent, EventCancelled, EventConflict, EventList, EventReceipt
+from jarvis_mcp.calendar.conflicts import conflict_text, dumped, overlaps, when
+from jarvis_mcp.calendar.models import CalendarEvent, EventConflict, EventList
 from jarvis_mcp.calendar.ports import Calendar, CalendarError, EventRecord, NewEvent
-from jarvis_mcp.contacts.rules import normalize_email
+from jarvis_mcp.calendar.receipts import cancel_receipt, invitations, schedule_receipt
 from jarvis_mcp.contacts.service import ContactService
 from jarvis_mcp.errors import InvalidInput, JarvisError, NotFound
-from jarvis_mcp.text import clean_text, fold, valid_zone, zone
-
-if TYPE_CHECKING:
-    from jarvis_mcp.scope import UserScope
+from jarvis_mcp.text import clean_text, valid_zone, zone
 
 ConflictMode = Literal["warn", "refuse", "ignore"]
 #: (user id, a loader of that user's Google credentials) -> the user's calendar; raises CalendarError
@@ -79,16 +76,6 @@ def to_event(rec: EventRecord, provider: str) -> CalendarEvent:
     )
 
 
-def _when(start: datetime, end: datetime) -> str:
-    same_day = start.date() == end.date()
-    return f"{start:%a %Y-%m-%d %H:%M}-{end:%H:%M}" if same_day else f"{start:%a %Y-%m-%d %H:%M} to {end:%a %Y-%m-%d %H:%M}"
-
-
-def _conflict_text(conflicts: Sequence[EventConflict]) -> str:
-    return "; ".join(f"{c.title!r} {_when(c.start, c.end)}" if c.title else f"busy {_when(c.start, c.end)}"
-                     for c in conflicts)
-
-
 @dataclass(frozen=True)
 class ScheduleRequest(ActionRequest):
     conflicts: tuple[EventConflict, ...] = ()  # found when it was requested (the executor looks again)
@@ -108,14 +95,6 @@ class CalendarService:
         self.contacts = contacts
         self.timezone = timezone
         self.send_updates = send_updates
-
-    @classmethod
-    def for_scope(cls, scope: UserScope) -> CalendarService:
-        user = scope.store.get_user(scope.user_id)
-        settings = scope.settings
-        credentials = CredentialService(scope.user_id, scope.store, lambda: Vault.for_settings(settings))  # type: ignore[arg-type]
-        return cls(scope.user_id, scope.calendars, credentials, scope.contacts, timezone=user.timezone if user else None,
-                   send_updates=settings.calendar_send_updates)
 
     # -- the provider ------------------------------------------------------------------------------
 
@@ -185,13 +164,13 @@ class CalendarService:
             conflicts = self._conflicts(begin.timestamp(), finish.timestamp(), same_as=(title, begin, finish))
             if conflicts and check_conflicts == "refuse":
                 raise InvalidInput("start", f"the time overlaps {len(conflicts)} other event(s): "
-                                            f"{_conflict_text(conflicts)}. Nothing was scheduled; pick another time, "
+                                            f"{conflict_text(conflicts)}. Nothing was scheduled; pick another time, "
                                             "or pass check_conflicts='warn' to schedule anyway")
-        summary = f"Schedule {title!r} on {_when(begin, finish)} ({tz_name})"
+        summary = f"Schedule {title!r} on {when(begin, finish)} ({tz_name})"
         if people:
             summary += " with " + ", ".join(p["email"] for p in people)
         if conflicts:
-            summary += f"; it overlaps {_conflict_text(conflicts)}"
+            summary += f"; it overlaps {conflict_text(conflicts)}"
         arguments = {
             "title": title, "start": begin.isoformat(), "end": finish.isoformat(), "timezone": tz_name,
             "attendees": people, "location": location, "description": description,
@@ -201,6 +180,8 @@ class CalendarService:
                                idempotency_key=idempotency_key, conflicts=tuple(conflicts))
 
     def _attendees(self, given: list[str] | None) -> list[dict[str, str | None]]:
+        """Each attendee through the contacts' resolver: an address (a contact's, or anyone's), or a contact
+        by id, phone number or name, invited at its first email address."""
         if not given:
             return []
         if len(given) > MAX_ATTENDEES:
@@ -208,61 +189,20 @@ class CalendarService:
         out: list[dict[str, str | None]] = []
         for i, raw in enumerate(given):
             field = f"attendees[{i}]"
-            text = raw.strip()
-            if not text:
+            if not raw.strip():
                 raise InvalidInput(field, "must not be empty")
-            if "@" in text:
-                try:
-                    person = {"email": normalize_email(text), "contact_id": None, "name": None}
-                except ValueError:
-                    raise InvalidInput(field, f"{raw!r} is not an email address") from None
-            else:
-                person = self._contact_named(field, text)
+            found = self.contacts.resolve(raw, "email", field=field)
+            person = {"email": found.handle, "contact_id": found.contact.id if found.contact else None,
+                      "name": found.contact.name if found.contact else None}
             if all(p["email"] != person["email"] for p in out):
                 out.append(person)
         return out
 
-    def _contact_named(self, field: str, name: str) -> dict[str, str | None]:
-        """A contact by name: an exact (folded) name, else the only contact whose name matches."""
-        clean_text(field, name, 200)
-        found: Sequence[Any] = self.contacts.store.contacts_by_name(self.user_id, [fold(name)])
-        if not found:
-            found = [h for h in self.contacts.search(name, limit=10).hits if "name" in h.matched]
-        if not found:
-            raise InvalidInput(field, f"no contact is named {name!r}; give an email address, or save the contact first")
-        if len(found) > 1:
-            listed = "; ".join(f"{c.name} <{c.emails[0] if c.emails else 'no email'}> (id {c.id})" for c in found)
-            raise InvalidInput(field, f"{name!r} matches {len(found)} contacts: {listed}. Give the email address "
-                                      "of the one you mean")
-        person = found[0]
-        if not person.emails:
-            raise InvalidInput(field, f"the contact {person.name!r} has no email address; give one")
-        return {"email": person.emails[0], "contact_id": person.id, "name": person.name}
-
     def _conflicts(self, start: float, end: float, *, exclude: str | None = None,
                    same_as: tuple[str, datetime, datetime] | None = None) -> list[EventConflict]:
-        """What overlaps [start, end): named events, plus busy time no listed event explains (other calendars).
-
-        `exclude` is the event the action itself made; `same_as` an identical event (same title and times),
-        which is this very request made again, not a conflict with it."""
         busy = self._call(lambda: self.calendar.busy(start, end))
-        if not busy:
-            return []
-        events = self._call(lambda: self.calendar.list(start, end, _CONFLICT_SCAN))
-        out: list[EventConflict] = []
-        for e in events:
-            identical = same_as is not None and (fold(e.title), e.start, e.end) == (
-                fold(same_as[0]), same_as[1].timestamp(), same_as[2].timestamp())
-            if e.id == exclude or identical:
-                continue
-            tz = zone(e.timezone)
-            out.append(EventConflict(start=datetime.fromtimestamp(e.start, tz), end=datetime.fromtimestamp(e.end, tz),
-                                     event_id=e.id, title=e.title))
-        tz = zone(self.timezone)
-        for b_start, b_end in busy:
-            if not any(e.start < b_end and e.end > b_start for e in events):
-                out.append(EventConflict(start=datetime.fromtimestamp(b_start, tz), end=datetime.fromtimestamp(b_end, tz)))
-        return out
+        events = self._call(lambda: self.calendar.list(start, end, _CONFLICT_SCAN)) if busy else []
+        return overlaps(busy, events, self.timezone, exclude=exclude, same_as=same_as)
 
     def create(self, action_id: str, arguments: dict[str, Any]) -> ExecutionResult:
         """The schedule_event executor's work: re-check attendees and conflicts, then insert (idempotent)."""
@@ -280,8 +220,8 @@ class CalendarService:
             conflicts = self._conflicts(start, end, exclude=event_id)
             if conflicts and arguments["check_conflicts"] == "refuse":
                 return ExecutionResult(
-                    status="failed", provider=provider, result={"conflicts": _dump(conflicts)},
-                    error=f"refused: the time now overlaps {_conflict_text(conflicts)}; nothing was scheduled")
+                    status="failed", provider=provider, result={"conflicts": dumped(conflicts)},
+                    error=f"refused: the time now overlaps {conflict_text(conflicts)}; nothing was scheduled")
         emails = tuple(p["email"] for p in arguments["attendees"])
         new = NewEvent(id=event_id, title=arguments["title"], start=start, end=end, timezone=arguments["timezone"],
                        attendees=emails, location=arguments["location"], description=arguments["description"])
@@ -291,8 +231,8 @@ class CalendarService:
         local = provider == "local"
         return ExecutionResult(
             status="completed" if local else "sent", provider=provider, provider_ref=ref,
-            result={"event": event.model_dump(mode="json"), "conflicts": _dump(conflicts),
-                    "invitations": self._invitations(len(emails), local)},
+            result={"event": event.model_dump(mode="json"), "conflicts": dumped(conflicts),
+                    "invitations": invitations(len(emails), local, self.send_updates)},
         )
 
     def _insert(self, new: NewEvent) -> str:
@@ -321,40 +261,9 @@ class CalendarService:
         except NotFound:
             return False
 
-    def _invitations(self, attendees: int, local: bool, what: str = "invitations") -> str:
-        """What the attendees were told, as the provider was asked (sendUpdates)."""
-        if not attendees:
-            return f"no attendees, so no {what}"
-        if local:
-            return f"no {what} were sent: the local calendar keeps events on this server only"
-        if self.send_updates == "none":
-            return f"Google was asked not to email {what} to the {attendees} attendee(s)"
-        if self.send_updates == "externalOnly":
-            return f"Google emails {what} to attendees outside the user's organisation only"
-        return f"Google emails {what} to the {attendees} attendee(s)"
-
-    def schedule_receipt(self, outcome: ActionOutcome, conflicts: Sequence[EventConflict] = ()) -> EventReceipt:
-        result = outcome.result or {}
-        event = CalendarEvent.model_validate(result["event"]) if result.get("event") else None
-        if "conflicts" in result:
-            conflicts = [EventConflict.model_validate(c) for c in result["conflicts"]]
-        if outcome.status == "pending_confirmation":
-            message = "Nothing is scheduled yet: it waits for the user's confirmation (see action.how_to_confirm)."
-        elif event is not None:
-            where = ("Added to the local calendar (jarvis://me/calendar.ics); nothing left this server"
-                     if event.provider == "local" else "Created in Google Calendar")
-            message = f"{where}; {result.get('invitations', '')}."
-        elif outcome.status in ("failed", "cancelled", "expired"):
-            message = f"Not scheduled: {outcome.error or 'the action was ' + outcome.status}."
-        elif outcome.status == "unknown":
-            message = f"Not known whether the event was created: {outcome.error}. {outcome.how_to_confirm}"
-        else:
-            message = f"The action is {outcome.status}."
-        if conflicts and outcome.status != "failed":
-            message += f" Overlaps: {_conflict_text(conflicts)}."
-        if outcome.replayed:
-            message = "This repeats an earlier identical request; nothing new was done. " + message
-        return EventReceipt(action=outcome, event=event, conflicts=list(conflicts), message=message)
+    # What the user is told of an outcome (receipts.py), here for the tools that hold the service.
+    schedule_receipt = staticmethod(schedule_receipt)
+    cancel_receipt = staticmethod(cancel_receipt)
 
     # -- cancelling --------------------------------------------------------------------------------
 
@@ -368,7 +277,7 @@ class CalendarService:
     def request_cancel(self, event_id: str) -> CancelRequest:
         rec = self._event(event_id)
         event = to_event(rec, self.provider)
-        summary = f"Cancel {rec.title!r} on {_when(event.start, event.end)} ({rec.timezone})"
+        summary = f"Cancel {rec.title!r} on {when(event.start, event.end)} ({rec.timezone})"
         if rec.attendees:
             summary += " and tell " + ", ".join(rec.attendees)
         return CancelRequest(kind="cancel_event", arguments={"event_id": rec.id}, summary=summary, event=event)
@@ -390,24 +299,8 @@ class CalendarService:
         local = provider == "local"
         return ExecutionResult(status="completed" if local else "sent", provider=provider, provider_ref=rec.id,
                                result={"event": to_event(rec, provider).model_dump(mode="json"),
-                                       "notified": self._invitations(len(rec.attendees), local, "cancellation notices")})
-
-    def cancel_receipt(self, outcome: ActionOutcome, event: CalendarEvent | None) -> EventCancelled:
-        result = outcome.result or {}
-        if result.get("event"):
-            event = CalendarEvent.model_validate(result["event"])
-        if outcome.status == "pending_confirmation":
-            message = "Nothing is cancelled yet: it waits for the user's confirmation (see action.how_to_confirm)."
-        elif outcome.status in ("completed", "sent"):
-            message = f"Cancelled; {result.get('notified', '')}."
-        elif outcome.status == "unknown":
-            message = f"Not known whether the event was cancelled: {outcome.error}. {outcome.how_to_confirm}"
-        else:
-            message = f"Not cancelled: {outcome.error or 'the action was ' + outcome.status}."
-        if outcome.replayed:
-            message = "This repeats an earlier identical request; nothing new was done. " + message
-        assert event is not None  # a cancel is requested only for an event that was found
-        return EventCancelled(action=outcome, event=event, message=message)
+                                       "notified": invitations(len(rec.attendees), local, self.send_updates,
+                                                                   "cancellation notices")})
 
     # -- reading -----------------------------------------------------------------------------------
 
@@ -435,10 +328,6 @@ class CalendarService:
         )
 
         return to_ics(records, now=now)
-
-
-def _dump(conflicts: Sequence[EventConflict]) -> list[dict[str, Any]]:
-    return [c.model_dump(mode="json") for c in conflicts]
 
 
 class ScheduleEvent:

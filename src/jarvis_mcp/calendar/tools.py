@@ -82,7 +82,7 @@ def register(h: Handlers) -> None:
         request = scope.calendar.request_cancel(event_id)
         return json_result(scope.calendar.cancel_receipt(scope.actions.submit(request), request.event))
 
-    @h.mcp.resource("jarvis://me/calendar.ics", name="calendar", mime_type="text/calendar",
-                    description="Your calendar as an iCalendar file (the past year and the next five).")
+    @h.resource("jarvis://me/calendar.ics", name="calendar", mime_type="text/calendar",
+                description="Your calendar as an iCalendar file (the past year and the next five).")
     def calendar_ics() -> str:
         return h.scope().calendar.export_ics()

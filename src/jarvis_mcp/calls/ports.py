@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from jarvis_mcp.ports import ProviderFailure
+
 
 @dataclass(frozen=True)
 class AgentSpec:
@@ -50,14 +52,15 @@ class CallState:
     ended_reason: str | None = None
 
 
-class CallerError(Exception):
+class CallerError(ProviderFailure):
     """The provider refused (its message, safe to show) or stayed unavailable after bounded retries.
 
     ambiguous: the provider may have placed the call anyway and could not be asked; never place it again unasked.
+    auth: the provider refused the configured credentials (the server's API key).
     """
 
-    def __init__(self, message: str, *, ambiguous: bool = False) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, ambiguous: bool = False, auth: bool = False) -> None:
+        super().__init__(message, auth=auth)
         self.ambiguous = ambiguous
 
 

@@ -20,19 +20,16 @@ from jarvis_mcp.contacts.ports import ContactRecord
 from jarvis_mcp.contacts.rules import normalize_phone
 from jarvis_mcp.contacts.service import ContactService
 from jarvis_mcp.errors import InvalidInput, JarvisError, NotFound
-from jarvis_mcp.text import clean_text, fold, from_epoch
+from jarvis_mcp.text import clean_text, from_epoch
 
 log = logging.getLogger(__name__)
 
 KIND = "call_contact"
 MAX_PURPOSE = 1000
 MAX_FIRST_MESSAGE = 500
-MAX_CONTACT = 200
 #: Provider call states after which nothing changes: the cached transcript is final.
 FINAL = ("done", "failed")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$")
-_PHONE_LIKE = re.compile(r"^\+?[\d\s().\-/]+$")
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 _NOT_PLACED = {"pending_confirmation": "Not placed yet: waiting for the user's confirmation.",
                "queued": "Being placed.", "sending": "Being placed.",
                "cancelled": "Not placed: the request was cancelled.",
@@ -43,7 +40,7 @@ UNKNOWN_CALL = "Not known whether the call was placed, so it was not placed agai
 class CallService:
     def __init__(self, user_id: str, store: Any, contacts: ContactService, caller: Caller) -> None:
         self.user_id = user_id
-        self.store = store  # ContactStore & ActionStore & CallStore
+        self.store = store  # ActionStore & CallStore, and the user's row for their name and language
         self.contacts = contacts
         self.caller = caller
 
@@ -55,7 +52,9 @@ class CallService:
         if first_message is not None:
             first_message = clean_text("first_message", first_message, MAX_FIRST_MESSAGE) if first_message.strip() else None
         language = self._language(language)
-        record, number = self._resolve(contact)
+        # The contact, or None for a number that is no contact's (a call then waits for confirmation).
+        found = self.contacts.resolve(contact, "phone", field="contact")
+        record, number = found.contact, found.handle
         if record is None:
             try:
                 self.caller.default_agent()
@@ -105,52 +104,6 @@ class CallService:
             raise InvalidInput("language", "must be a language code such as es, en or pt-br")
         return code
 
-    def _resolve(self, contact: str) -> tuple[ContactRecord | None, str]:
-        """(the contact, or None for a number that is no contact's; the E.164 number to call)."""
-        text = (contact or "").strip()
-        if not text:
-            raise InvalidInput("contact", "give a contact id, a contact's name, or a phone number in "
-                                          "international format such as +34 612 345 678")
-        if len(text) > MAX_CONTACT:
-            raise InvalidInput("contact", f"must be at most {MAX_CONTACT} characters")
-        if _UUID.match(text):
-            found = self.store.contacts_by_id(self.user_id, [text])
-            if not found:
-                raise NotFound("contact", text)
-            return found[0], _phone_of(found[0])
-        if _PHONE_LIKE.match(text) and sum(c.isdigit() for c in text) >= 3:
-            try:
-                number = normalize_phone(text, self.contacts.region)
-            except ValueError as exc:
-                raise InvalidInput("contact", str(exc)) from None
-            owners = {rec.id: rec for _, rec in self.store.contacts_by_handles(self.user_id, [], [number])}
-            if len(owners) > 1:
-                raise InvalidInput("contact", f"{number} belongs to {len(owners)} contacts: "
-                                              f"{_listed(owners.values())}. Pass the contact id")
-            return (next(iter(owners.values())) if owners else None), number
-        record = self._by_name(text)
-        return record, _phone_of(record)
-
-    def _by_name(self, name: str) -> ContactRecord:
-        exact = self.store.contacts_by_name(self.user_id, [fold(name)])
-        if len(exact) > 1:
-            raise InvalidInput("contact", f"{len(exact)} contacts are called {name!r}: {_listed(exact)}. "
-                                          "Pass the contact id")
-        if exact:
-            return exact[0]
-        # "Ana" for "Ana López": every word given starts a word of the name. Fuzzier than that, a call
-        # could reach the wrong person, so the rest is left to search_clients.
-        words = fold(name).split()
-        hits = [h for h in self.contacts.search(name, limit=10).hits if "name" in h.matched
-                and all(any(part.startswith(w) for part in fold(h.name).split()) for w in words)]
-        if len(hits) > 1:
-            raise InvalidInput("contact", f"{name!r} matches {len(hits)} contacts: "
-                                          f"{'; '.join(f'{h.name} (id {h.id})' for h in hits)}. Pass the contact id")
-        found = self.store.contacts_by_id(self.user_id, [hits[0].id]) if hits else []
-        if not found:
-            raise NotFound("contact", name)
-        return found[0]
-
     # -- placing (the executor) -------------------------------------------------------------------
 
     def execute(self, action_id: str, arguments: dict[str, Any]) -> ExecutionResult:
@@ -189,14 +142,14 @@ class CallService:
             raise JarvisError(f"{number} is not a valid phone number any more; nothing was placed")
         if not arguments.get("contact_id"):
             return None
-        found = self.store.contacts_by_id(self.user_id, [arguments["contact_id"]])
+        found = self.contacts.current([arguments["contact_id"]]).get(arguments["contact_id"])
         name = arguments.get("contact_name") or "the contact"
-        if not found:
+        if found is None:
             raise JarvisError(f"{name} is no longer among your contacts; nothing was placed")
-        if number not in found[0].phones:
+        if number not in found.phones:
             raise JarvisError(f"{name}'s phone number changed since the call was asked for ({number} is no longer "
                               "theirs); nothing was placed — ask again")
-        return found[0]
+        return found
 
     def _agent(self, contact: ContactRecord | None, language: str | None) -> str | None:
         if contact is None:
@@ -265,8 +218,8 @@ class CallService:
             ended_reason=cached.ended_reason if cached else None,
             transcript=[CallTurn(role=t.get("role", "?"), text=t.get("text", ""), at_seconds=t.get("at_seconds"))
                         for t in (cached.transcript if cached else ())],
-            note=note, requested_at=from_epoch(action.created_at),  # type: ignore[arg-type]
-            updated_at=from_epoch(max(action.updated_at, cached.updated_at if cached else 0)),  # type: ignore[arg-type]
+            note=note, requested_at=from_epoch(action.created_at),
+            updated_at=from_epoch(max(action.updated_at, cached.updated_at if cached else 0)),
         )
 
     @staticmethod
@@ -278,18 +231,6 @@ class CallService:
         if action.status == "pending_confirmation" and action.expires_at is not None and action.expires_at <= time.time():
             return "expired"
         return str(action.status)
-
-
-def _phone_of(record: ContactRecord) -> str:
-    if not record.phones:
-        raise InvalidInput("contact", f"{record.name} has no phone number; add one with save_contact "
-                                      f"(contact_id {record.id})")
-    return record.phones[0]
-
-
-def _listed(records: Any) -> str:
-    ordered = sorted(records, key=lambda r: (fold(r.name), fold(r.company or ""), r.id))
-    return "; ".join(f"{r.name}{f' ({r.company})' if r.company else ''} (id {r.id})" for r in ordered)
 
 
 def _verdict(placed: PlacedCall, arguments: dict[str, Any], agent_id: str | None) -> ExecutionResult:

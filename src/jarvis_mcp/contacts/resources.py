@@ -18,7 +18,6 @@ from mcp.types import (
 from pydantic import Field
 
 from jarvis_mcp.contacts.models import CONTACT_NOTICE
-from jarvis_mcp.errors import InvalidInput, NotFound
 from jarvis_mcp.handlers import Handlers, refuse_control_params
 from jarvis_mcp.render import json_text
 from jarvis_mcp.untrusted import data_block
@@ -32,7 +31,7 @@ _COMPLETIONS = 20
 def register(h: Handlers) -> None:
     mcp = h.mcp
 
-    @mcp.resource(
+    @h.resource(
         "jarvis://me/contacts", name="contacts", mime_type="application/json",
         description="Your contacts, by name: the first page (next_page links to the following ones).",
     )
@@ -53,21 +52,14 @@ def register(h: Handlers) -> None:
         description="One of your contacts, by id (argument completion offers them by name).",
     )
     def contact(contact_id: str) -> str:
-        try:
-            return json_text(h.scope().contacts.get(contact_id), notice=CONTACT_NOTICE)
-        except NotFound as exc:
-            # The same answer as an unknown URI: another user's contact is indistinguishable from none.
-            raise ResourceNotFoundError(str(exc)) from None
+        return json_text(h.scope().contacts.get(contact_id), notice=CONTACT_NOTICE)
 
     @h.prompt(name=PROMPT, description="Everything known about one of your contacts: the card and related memories.")
     def contact_prompt(
         name: Annotated[str, Field(description="The contact's name (completion offers your contacts).")],
     ) -> list[UserMessage]:
         scope = h.scope()
-        try:
-            hits = scope.contacts.search(name, limit=3).hits
-        except InvalidInput as exc:
-            raise ValueError(str(exc)) from None
+        hits = scope.contacts.search(name, limit=3).hits
         # The name may itself be stored text: completion offers the contacts' names.
         lines = ["Context about the user's contact with this name.", CONTACT_NOTICE, data_block("query", name)]
         if not hits:

@@ -37,7 +37,7 @@ def to_contact(rec: ContactRecord) -> Contact:
         role=rec.role, tags=list(rec.tags), notes=rec.notes, relationship=rec.relationship,
         source=rec.source,  # type: ignore[arg-type]
         source_id=rec.source_id, voice_agent=agent,
-        created_at=from_epoch(rec.created_at), updated_at=from_epoch(rec.updated_at),  # type: ignore[arg-type]
+        created_at=from_epoch(rec.created_at), updated_at=from_epoch(rec.updated_at),
         uri=contact_uri(rec.id),
     )
 

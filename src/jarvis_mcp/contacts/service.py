@@ -25,6 +25,7 @@ from jarvis_mcp.contacts.ports import (
     ContactStore,
     ContactWrite,
 )
+from jarvis_mcp.contacts.resolve import Resolved, Want, resolve
 from jarvis_mcp.contacts.rules import (
     Clean,
     ContactInput,
@@ -120,6 +121,15 @@ class ContactService:
             known = {h.id for h in semantic}
             hits = (semantic + [h for h in hits if h.id not in known])[:limit]
         return ContactSearchResult(query=query, hits=hits)
+
+    def resolve(self, text: str, want: Want, *, field: str = "contact") -> Resolved:
+        """The person a tool was given (a contact id, an email address, a phone number or a name) and the
+        address or number to reach them by: the one rule every tool that reaches someone uses (resolve.py)."""
+        return resolve(self.store, self.user_id, self.region, text, want, field)
+
+    def current(self, contact_ids: Sequence[str]) -> dict[str, ContactRecord]:
+        """The contacts as they are now, by id: what an action sealed earlier is re-checked against."""
+        return {r.id: r for r in self.store.contacts_by_id(self.user_id, list(contact_ids))} if contact_ids else {}
 
     def complete(self, partial: str, limit: int = 20) -> list[ContactRecord]:
         """Contacts for argument completion: by name (fuzzy) when something is typed, else the first by name."""
@@ -359,4 +369,4 @@ class ContactService:
         self.store.set_sync_token(self.user_id, provider, None)
 
 
-__all__ = ["ContactService", "ContactInput", "CONNECT_HELP", "contact_uri"]
+__all__ = ["ContactService", "ContactInput", "CONNECT_HELP", "Resolved", "contact_uri"]

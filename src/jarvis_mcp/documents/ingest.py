@@ -7,9 +7,9 @@ import io
 import logging
 import re
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 
 from jarvis_mcp.errors import InvalidInput
+from jarvis_mcp.html_text import parse_html
 
 log = logging.getLogger(__name__)
 
@@ -184,71 +184,11 @@ def markdown_blocks(text: str) -> list[Block]:
     return blocks
 
 
-class _HtmlText(HTMLParser):
-    _SKIP = {"script", "style", "noscript", "template", "svg", "head", "iframe", "object"}
-    _BLOCK = {"p", "div", "section", "article", "header", "footer", "main", "aside", "nav", "li", "ul", "ol",
-              "table", "tr", "blockquote", "pre", "br", "hr", "dd", "dt", "dl", "figure", "figcaption", "form",
-              "h1", "h2", "h3", "h4", "h5", "h6"}
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.blocks: list[Block] = []
-        self.title: str | None = None
-        self._buf: list[str] = []
-        self._skip = 0
-        self._heading = 0
-        self._in_title = False
-        self._title: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "title":
-            self._in_title = True
-        if tag in self._SKIP:
-            self._skip += 1
-        elif tag in self._BLOCK:
-            self._flush()
-            if tag[0] == "h" and tag[1:].isdigit():
-                self._heading = int(tag[1:])
-        elif tag in ("td", "th"):
-            self._buf.append(" ")
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("br", "hr"):
-            self._flush()
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "title":
-            self._in_title = False
-        if tag in self._SKIP:
-            self._skip = max(0, self._skip - 1)
-        elif tag in self._BLOCK:
-            self._flush()
-
-    def handle_data(self, data: str) -> None:
-        if self._in_title:
-            self._title.append(data)
-        if not self._skip:
-            self._buf.append(data)
-
-    def _flush(self) -> None:
-        text = " ".join("".join(self._buf).split())
-        self._buf.clear()
-        if text:
-            self.blocks.append(Block(text, heading=self._heading))
-        self._heading = 0
-
-    def close(self) -> None:
-        super().close()
-        self._flush()
-        self.title = " ".join("".join(self._title).split()) or None
-
-
 def _html(source: str) -> Extracted:
-    parser = _HtmlText()
-    parser.feed(source)
-    parser.close()
-    lines = [("#" * b.heading + " " if b.heading else "") + b.text for b in parser.blocks]
-    return Extracted("\n\n".join(lines), parser.blocks, title=parser.title)
+    page = parse_html(source)
+    blocks = [Block(line.text, heading=line.heading) for line in page.lines]
+    lines = [("#" * b.heading + " " if b.heading else "") + b.text for b in blocks]
+    return Extracted("\n\n".join(lines), blocks, title=page.title)
 
 
 def _pdf(data: bytes) -> Extracted:

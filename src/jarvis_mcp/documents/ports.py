@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -43,6 +44,27 @@ class QuotaExceeded(Exception):
         super().__init__(f"{used} of {limit} bytes used")
         self.used = used
         self.limit = limit
+
+
+class DocumentRecords(Protocol):
+    """Documents' metadata and extracted text in the relational store; their passages are memories
+    carrying document_id (written through the memory store)."""
+
+    def add_document(self, user_id: str, doc: NewDocument, max_user_bytes: int) -> tuple[DocumentRecord, bool]:
+        """Insert (created True), or return the user's document with the same sha256 (created False).
+        Raises QuotaExceeded when the new document would take the user past max_user_bytes."""
+        ...
+    def mark_document_indexed(self, user_id: str, document_id: str, chunks: int) -> None: ...
+    def get_document(self, user_id: str, document_id: str) -> DocumentRecord | None: ...
+    def document_by_sha256(self, user_id: str, sha256: str) -> DocumentRecord | None: ...
+    def document_text(self, user_id: str, document_id: str) -> str | None: ...
+    def list_documents(self, user_id: str, query: str | None, tags: Sequence[str], limit: int) -> list[DocumentRecord]: ...
+    def document_usage(self, user_id: str) -> tuple[int, int]:
+        """(documents, bytes) the user stores."""
+        ...
+    def delete_document(self, user_id: str, document_id: str) -> DocumentRecord | None:
+        """Delete the document and its passages (memories, keywords, vectors, cache); None if not found."""
+        ...
 
 
 class DocumentStore(Protocol):

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from mcp.server.mcpserver.exceptions import ResourceNotFoundError
-
 from jarvis_mcp.documents.models import DOCUMENT_NOTICE
-from jarvis_mcp.errors import NotFound
 from jarvis_mcp.handlers import Handlers
 from jarvis_mcp.render import json_text
 from jarvis_mcp.untrusted import data_block
 
 
 def register(h: Handlers) -> None:
-    mcp = h.mcp
-
-    @mcp.resource(
+    @h.resource(
         "jarvis://me/documents", name="documents", mime_type="application/json",
         description="Your stored documents (newest 100), with their sizes, types and resource URIs.",
     )
@@ -26,11 +21,7 @@ def register(h: Handlers) -> None:
         description="The text of one of your documents (extracted from PDF / HTML; Markdown as written).",
     )
     def document(document_id: str) -> str:
-        try:
-            text = h.scope().documents.text(document_id)
-        except NotFound as exc:
-            # The same answer as an unknown URI: another user's document is indistinguishable from none.
-            raise ResourceNotFoundError(str(exc)) from None
+        text = h.scope().documents.text(document_id)
         # Clients paste a resource into the model's context as it is: it carries its own marking.
         return f"{DOCUMENT_NOTICE}\n{data_block('document', text, id=document_id)}"
 
@@ -40,7 +31,4 @@ def register(h: Handlers) -> None:
         description="The original file of one of your documents, as stored (its type is in jarvis://me/documents).",
     )
     def original(document_id: str) -> bytes:
-        try:
-            return h.scope().documents.original(document_id)[1]
-        except NotFound as exc:
-            raise ResourceNotFoundError(str(exc)) from None
+        return h.scope().documents.original(document_id)[1]

@@ -31,11 +31,16 @@ from jarvis_mcp.documents.models import (
     DocumentList,
     DocumentText,
 )
-from jarvis_mcp.documents.ports import DocumentRecord, DocumentStore, NewDocument, QuotaExceeded
+from jarvis_mcp.documents.ports import (
+    DocumentRecord,
+    DocumentRecords,
+    DocumentStore,
+    NewDocument,
+    QuotaExceeded,
+)
 from jarvis_mcp.errors import InvalidInput, NotFound
-from jarvis_mcp.memory.ports import NewMemory
+from jarvis_mcp.memory.ports import MemoryStore, NewMemory
 from jarvis_mcp.ports import Embedder
-from jarvis_mcp.store import Store
 from jarvis_mcp.text import clean_tags, content_hash, fold, from_epoch
 
 log = logging.getLogger(__name__)
@@ -126,16 +131,18 @@ def to_info(rec: DocumentRecord) -> DocumentInfo:
     return DocumentInfo(
         id=rec.id, title=rec.title, filename=rec.filename, mime_type=rec.mime_type, size_bytes=rec.size,
         pages=rec.pages, chars=rec.chars, passages=rec.chunks, tags=list(rec.tags),
-        created_at=from_epoch(rec.created_at),  # type: ignore[arg-type]
+        created_at=from_epoch(rec.created_at),
         uri=uri, original_uri=f"{uri}/original",
     )
 
 
 class DocumentService:
-    def __init__(self, user_id: str, store: Store, files: DocumentStore, embedder: Embedder, *,
-                 max_document_bytes: int, max_user_bytes: int, signed_url_seconds: int = 60) -> None:
+    def __init__(self, user_id: str, store: DocumentRecords, files: DocumentStore, embedder: Embedder, *,
+                 memories: MemoryStore, max_document_bytes: int, max_user_bytes: int,
+                 signed_url_seconds: int = 60) -> None:
         self.user_id = user_id
         self.store = store
+        self.memories = memories  # where the passages go: memories carrying document_id
         self.files = files
         self.embedder = embedder
         self.max_document_bytes = max_document_bytes
@@ -247,7 +254,7 @@ class DocumentService:
             )
             for i, c in enumerate(chunks)
         ]
-        done = self.store.memories_by_hash(self.user_id, [it.content_hash for it in items]) if items else {}
+        done = self.memories.memories_by_hash(self.user_id, [it.content_hash for it in items]) if items else {}
         todo = [(it, c) for it, c in zip(items, chunks, strict=True) if it.content_hash not in done]
         for start in range(0, len(todo), EMBED_BATCH):
             batch = todo[start : start + EMBED_BATCH]
@@ -260,7 +267,7 @@ class DocumentService:
                 mean = flat[row : row + len(vs)].mean(axis=0)
                 vectors[i] = mean / max(float(np.linalg.norm(mean)), 1e-12)
                 row += len(vs)
-            self.store.insert_memories(self.user_id, [it for it, _ in batch], vectors)
+            self.memories.insert_memories(self.user_id, [it for it, _ in batch], vectors)
         self.store.mark_document_indexed(self.user_id, rec.id, len(items))
         return DocumentRecord(rec.id, rec.title, rec.filename, rec.mime_type, rec.size, rec.sha256, rec.tags,
                               rec.pages, rec.chars, len(items), rec.created_at)

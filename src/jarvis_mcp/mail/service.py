@@ -1,5 +1,6 @@
 """send_email for one user: recipients resolved and checked, attachments from the user's own documents,
-the message built and handed to the configured Mailer once, through the outbox (services/actions.py).
+the message built (mail/message.py) and handed to the configured Mailer once, through the outbox
+(actions/service.py).
 
 request_send validates everything and seals the arguments (nothing is written when it raises); execute
 runs later, maybe after a confirmation, so it checks the recipients and attachments again before sending.
@@ -9,31 +10,29 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 import time
-import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from email import policy
-from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime
-from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any
 
 from jarvis_mcp.actions.service import ActionRequest, ExecutionResult, OutcomeUnknown, ProviderError
-from jarvis_mcp.contacts.ports import ContactRecord
-from jarvis_mcp.errors import InvalidInput, JarvisError, NotFound
+from jarvis_mcp.errors import InvalidInput, JarvisError
+from jarvis_mcp.mail.message import (
+    CONTROLS,
+    Recipient,
+    allowed,
+    build_message,
+    message_id_for,
+    parse_address,
+    parse_message_id,
+)
 from jarvis_mcp.mail.models import EmailReceipt, EmailRecipient
 from jarvis_mcp.mail.ports import Mailer, MailError, MailReceipt
-from jarvis_mcp.text import fold
 
 if TYPE_CHECKING:
     from jarvis_mcp.actions.models import ActionOutcome
     from jarvis_mcp.contacts.service import ContactService
     from jarvis_mcp.documents.service import DocumentService
-    from jarvis_mcp.scope import UserScope
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +41,6 @@ MAX_RECIPIENTS = 50
 MAX_ATTACHMENTS = 10
 MAX_SUBJECT_CHARS = 300
 MAX_BODY_CHARS = 200_000
-MESSAGE_ID_DOMAIN = "jarvis-mcp"
-LOCAL_FROM = "Jarvis <jarvis@localhost>"
 #: Retries of one send stay well inside the outbox's STALE_AFTER_S, so recovery never races a live send.
 SEND_BUDGET_S = 60.0
 BASE_DELAY_S = 1.0
@@ -57,112 +54,13 @@ GMAIL_CONNECT_HELP = (
 #: (user id, loader of the user's Google credentials) -> that user's Mailer. Built by bootstrap.
 MailerFactory = Callable[[str, Callable[[], "dict[str, object] | None"]], Mailer]
 
-# RFC 5322 dot-atom local part (ASCII: SMTPUTF8 is not assumed) and LDH domain labels.
-_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
-_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-_NAMED = re.compile(r"^\s*(.*?)\s*<([^<>]*)>\s*$", re.S)
-_MSGID = re.compile(r"^<[!-;=?-~]{1,900}@[!-;=?-~]{1,200}>$")  # printable ASCII without < > and spaces
-_CONTROLS = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_BUILD_POLICY = policy.SMTP.clone(cte_type="7bit")  # bodies quoted-printable/base64 when not plain ASCII
-
-
-@dataclass(frozen=True)
-class Recipient:
-    header: str  # to | cc | bcc
-    address: str  # addr-spec; the domain in ASCII (IDNA)
-    name: str | None
-    contact_id: str | None
-
-    def sealed(self) -> dict[str, Any]:
-        return {"header": self.header, "address": self.address, "name": self.name, "contact_id": self.contact_id}
-
-    def shown(self) -> str:
-        return f"{self.name} <{self.address}>" if self.name else self.address
-
-
-def message_id_for(action_id: str) -> str:
-    """Deterministic, so an interrupted send can be looked up at the provider by its Message-ID."""
-    return f"<{action_id}@{MESSAGE_ID_DOMAIN}>"
-
-
-def parse_address(field: str, given: str) -> tuple[str | None, str]:
-    """('Display Name' or None, addr-spec) from 'ana@example.com' or 'Ana <ana@example.com>'."""
-    if _CONTROLS.search(given):
-        raise InvalidInput(field, f"{given!r} must not contain line breaks or control characters")
-    named = _NAMED.match(given)
-    name, addr = (named.group(1).strip().strip('"').strip() or None, named.group(2).strip()) if named \
-        else (None, given.strip())
-    if name is not None and len(name) > 100:
-        raise InvalidInput(field, "a display name must be at most 100 characters")
-    local, at, domain = addr.rpartition("@")
-    if not at or not local or not domain or len(addr) > 254 or len(local) > 64:
-        raise InvalidInput(field, f"{given!r} is not a valid email address")
-    if not _LOCAL.match(local):
-        raise InvalidInput(field, f"{given!r} is not a valid email address (the part before @ must be plain ASCII "
-                                  "letters, digits and . ! # $ % & ' * + / = ? ^ _ ` { | } ~ -)")
-    try:
-        ascii_domain = domain.rstrip(".").encode("idna").decode("ascii").lower()
-    except UnicodeError:
-        raise InvalidInput(field, f"{given!r} is not a valid email address (bad domain)") from None
-    labels = ascii_domain.split(".")
-    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels) or labels[-1].isdigit():
-        raise InvalidInput(field, f"{given!r} is not a valid email address (bad domain)")
-    return name, f"{local}@{ascii_domain}"
-
-
-def parse_message_id(given: str) -> str:
-    text = given.strip()
-    if not text.startswith("<"):
-        text = f"<{text}>"
-    if not _MSGID.match(text):
-        raise InvalidInput("reply_to_message_id", "must be the Message-ID header of the email being replied to, "
-                                                  "e.g. <CAF1234@mail.gmail.com>")
-    return text
-
-
-def allowed(address: str, allowlist: Sequence[str]) -> bool:
-    if not allowlist:
-        return True
-    address = address.lower()
-    return address in allowlist or ("@" + address.rpartition("@")[2]) in allowlist
-
-
-class _Text(HTMLParser):
-    """The readable text of an HTML body: the plain-text alternative for clients that show no HTML."""
-
-    _BREAKS = {"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6"}
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skip = 0
-
-    def handle_starttag(self, tag: str, attrs: Any) -> None:
-        if tag in ("script", "style"):
-            self._skip += 1
-        elif tag in self._BREAKS:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("script", "style") and self._skip:
-            self._skip -= 1
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self.parts.append(data)
-
-    @classmethod
-    def of(cls, html: str) -> str:
-        parser = cls()
-        parser.feed(html)
-        parser.close()
-        lines = (" ".join(line.split()) for line in "".join(parser.parts).splitlines())
-        return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
-
 
 class MailService:
+    """contacts, documents and mailer are builders, called only when a send needs them: the service is
+    made for the executors table of every request, and most requests send no email."""
+
     def __init__(self, user_id: str, *, contacts: Callable[[], ContactService],
-                 documents: Callable[[], DocumentService], mailer: Callable[[], Mailer],
+                 documents: Callable[[], DocumentService], mailer: Callable[[], Mailer] | None,
                  allowlist: Sequence[str] = (), from_address: str | None = None,
                  max_attachment_bytes: int = 10 << 20, budget_s: float = SEND_BUDGET_S,
                  sleep: Callable[[float], None] = time.sleep, rand: Callable[[], float] = random.random,
@@ -170,7 +68,8 @@ class MailService:
         self.user_id = user_id
         self._contacts = contacts
         self._documents = documents
-        self._mailer = mailer
+        self._build_mailer = mailer
+        self._built: Mailer | None = None
         self.allowlist = tuple(a.lower() for a in allowlist)
         self.from_address = from_address
         self.max_attachment_bytes = max_attachment_bytes
@@ -178,19 +77,6 @@ class MailService:
         self.sleep = sleep
         self.rand = rand
         self.clock = clock
-
-    @classmethod
-    def for_scope(cls, scope: UserScope) -> MailService:
-        """Everything is looked up lazily: building the service (for the executors table) costs nothing."""
-        def mailer() -> Mailer:
-            if scope.mailers is None:
-                raise JarvisError("no mailer is configured on this server")
-            return scope.mailers(scope.user_id, lambda: scope.contacts.credentials.load("google"))
-
-        s = scope.settings
-        return cls(scope.user_id, contacts=lambda: scope.contacts, documents=lambda: scope.documents, mailer=mailer,
-                   allowlist=s.mail_allowlist, from_address=s.smtp_from,
-                   max_attachment_bytes=s.mail_max_attachment_bytes)
 
     # -- requesting -----------------------------------------------------------------------------
 
@@ -226,7 +112,7 @@ class MailService:
 
     @staticmethod
     def _subject(subject: str) -> str:
-        if _CONTROLS.search((subject or "").replace("\t", " ")):
+        if CONTROLS.search((subject or "").replace("\t", " ")):
             raise InvalidInput("subject", "must be one line without control characters")
         subject = " ".join((subject or "").split())
         if not subject:
@@ -268,48 +154,18 @@ class MailService:
         return out
 
     def _resolve(self, header: str, text: str) -> Recipient:
-        """An address (a contact's, or anyone's), a contact id, or a contact's name."""
+        """An address (a contact's, or anyone's), or whom the contacts' resolver finds (id, number, name)."""
         contacts = self._contacts()
         if "@" in text:
+            # Checked by mail's own rules first (ASCII local part, IDNA domain); the contact that has it,
+            # if any, only names the recipient and decides whether a confirmation is needed.
             name, address = parse_address(header, text)
-            owners = contacts.store.contacts_by_handles(self.user_id, [address.lower()], [])
-            owner = owners[0][1] if owners else None
+            owner = contacts.resolve(address, "email", field=header).contact
             return Recipient(header, address, name or (owner.name if owner else None), owner.id if owner else None)
-        if _is_uuid(text):
-            found = contacts.store.contacts_by_id(self.user_id, [text])
-            if not found:
-                raise NotFound("contact", text)
-            return self._contact_address(header, found[0])
-        return self._contact_address(header, self._by_name(header, text, contacts))
-
-    def _by_name(self, header: str, name: str, contacts: ContactService) -> ContactRecord:
-        if len(name) > 200:
-            raise InvalidInput(header, "a contact name must be at most 200 characters")
-        folded = fold(name)
-        found = contacts.store.contacts_by_name(self.user_id, [folded])
-        matches = [] if found else contacts.store.search_contacts(self.user_id, name, None, 10)
-        if not found:
-            # "Ana" stands for "Ana García" when every word given is a word of that one contact's name.
-            words = set(folded.split())
-            found = [m.record for m in matches if words <= set(fold(m.record.name).split())]
-        if len(found) > 1:
-            listed = "; ".join(_candidate(c) for c in found[:10])
-            raise InvalidInput(header, f"{name!r} matches {len(found)} contacts: {listed}. Give the email address "
-                                       "or the contact id of the one you mean")
-        if not found:
-            near = "; ".join(_candidate(m.record) for m in matches[:5])
-            hint = f" Did you mean: {near}?" if near else ""
-            raise InvalidInput(header, f"no contact is named {name!r}.{hint} Give an email address, or save the "
-                                       "contact first with save_contact")
-        return found[0]
-
-    @staticmethod
-    def _contact_address(header: str, contact: ContactRecord) -> Recipient:
-        if not contact.emails:
-            raise InvalidInput(header, f"the contact {contact.name!r} has no email address; add one with "
-                                       "save_contact or give the address")
-        _, address = parse_address(header, contact.emails[0])
-        return Recipient(header, address, contact.name, contact.id)
+        found = contacts.resolve(text, "email", field=header)
+        _, address = parse_address(header, found.handle)
+        return Recipient(header, address, found.contact.name if found.contact else None,
+                         found.contact.id if found.contact else None)
 
     def _attachments(self, document_ids: Sequence[str]) -> list[dict[str, Any]]:
         ids = list(dict.fromkeys(document_ids))
@@ -332,6 +188,14 @@ class MailService:
         if total > self.max_attachment_bytes:
             raise InvalidInput("attachments", f"together {total} bytes, over this server's limit of "
                                               f"{self.max_attachment_bytes} bytes per email")
+
+    def _mailer(self) -> Mailer:
+        """Built on first use and kept: a Gmail client costs a discovery document and a token refresh."""
+        if self._build_mailer is None:
+            raise JarvisError("no mailer is configured on this server")
+        if self._built is None:
+            self._built = self._build_mailer()
+        return self._built
 
     def _mailer_ready(self) -> Mailer:
         try:
@@ -368,7 +232,7 @@ class MailService:
         except Exception:  # recovery goes on with the other actions; "cannot tell" is the safe answer
             log.warning("no mailer to reconcile email action %s with", action_id, exc_info=True)
             return None
-        if getattr(mailer, "idempotent", False):
+        if mailer.idempotent:
             # Sending again with the same key cannot duplicate it (the outbox keeps one file per action).
             try:
                 return self.execute(action_id, arguments)
@@ -376,7 +240,7 @@ class MailService:
                 return None
             except JarvisError as exc:
                 return ExecutionResult(status="failed", provider=mailer.provider, error=str(exc))
-        ref = self._look_up(getattr(mailer, "find_sent", None), message_id_for(action_id))
+        ref = self._look_up(mailer, message_id_for(action_id))
         if ref is None:
             return None
         receipt = MailReceipt(mailer.provider, ref, True, "the provider has it: it was sent before the interruption")
@@ -401,56 +265,29 @@ class MailService:
         contacts = [r for r in recipients if r.contact_id]
         if not contacts:
             return
-        store = self._contacts().store
-        current = {c.id: c for c in store.contacts_by_id(self.user_id, [r.contact_id for r in contacts])}  # type: ignore[misc]
+        current = self._contacts().current([r.contact_id for r in contacts if r.contact_id])
         for r in contacts:
-            c = current.get(r.contact_id)  # type: ignore[arg-type]
+            c = current.get(r.contact_id or "")
             if c is None or r.address.lower() not in {e.lower() for e in c.emails}:
                 raise ProviderError(f"{r.name or r.address} is no longer one of your contacts with the address "
                                     f"{r.address}; nothing was sent — ask again")
 
     def _build(self, action_id: str, arguments: dict[str, Any], recipients: Sequence[Recipient],
                provider: str) -> EmailMessage:
-        msg = EmailMessage(policy=_BUILD_POLICY)
-        msg["Message-ID"] = message_id_for(action_id)
-        msg["Date"] = format_datetime(datetime.now(UTC), usegmt=True)
-        if self.from_address:
-            msg["From"] = self.from_address
-        elif provider != "gmail":
-            # Gmail writes the account's own address; elsewhere a plain local default keeps the message
-            # valid RFC 5322 (the outbox copy), and SMTP is configured with JARVIS_SMTP_FROM anyway.
-            msg["From"] = LOCAL_FROM
-        for header in ("to", "cc", "bcc"):
-            who = [Address(display_name=r.name or "", addr_spec=r.address) for r in recipients if r.header == header]
-            if who:
-                msg[header.capitalize()] = who
-        msg["Subject"] = arguments["subject"]
-        if arguments.get("reply_to"):
-            msg["In-Reply-To"] = arguments["reply_to"]
-            msg["References"] = arguments["reply_to"]
-        body = arguments["body"]
-        if arguments.get("html"):
-            msg.set_content(_Text.of(body))
-            msg.add_alternative(body, subtype="html")
-        else:
-            msg.set_content(body if body.endswith("\n") else body + "\n")
         files = arguments["attachments"]
+        parts = []
         if files:
             documents = self._documents()
             parts = [documents.attachment(f["document_id"]) for f in files]  # NotFound if deleted since
             self._check_size(sum(len(p.data) for p in parts))
-            for part in parts:
-                maintype, _, subtype = part.mime_type.partition("/")
-                msg.add_attachment(part.data, maintype=maintype, subtype=subtype or "octet-stream",
-                                   filename=part.filename)
-        return msg
+        return build_message(action_id, arguments, recipients, from_address=self.from_address, provider=provider,
+                             attachments=parts)
 
     def _send(self, mailer: Mailer, message: EmailMessage, action_id: str) -> MailReceipt:
         """Retries what is worth retrying (429/5xx/transient) with capped exponential backoff and full
         jitter, inside a bounded time; a send that may have gone through is never retried: it is looked up,
         and is sent when the provider has it, unknown otherwise."""
         deadline = self.clock() + self.budget_s
-        find = getattr(mailer, "find_sent", None)
         attempt = 0
         while True:
             try:
@@ -458,7 +295,7 @@ class MailService:
             except MailError as exc:
                 error = exc
             if error.ambiguous:
-                ref = self._look_up(find, message["Message-ID"])
+                ref = self._look_up(mailer, message["Message-ID"])
                 if ref is not None:
                     return MailReceipt(mailer.provider, ref, True, "sent (the provider has it, after an interrupted attempt)")
                 # A lookup can prove a message was sent, never that it was not (a search index lags, or the
@@ -476,24 +313,10 @@ class MailService:
             self.sleep(delay)
 
     @staticmethod
-    def _look_up(find: Callable[[str], str | None] | None, message_id: str) -> str | None:
+    def _look_up(mailer: Mailer, message_id: str) -> str | None:
         """The provider's reference for a message it has, None when it has none or cannot say."""
-        if find is None:
-            return None
         try:
-            return find(message_id)
+            return mailer.find_sent(message_id)
         except Exception as exc:
             log.info("could not look the message up after an interrupted send: %s", exc)
             return None
-
-
-def _candidate(c: ContactRecord) -> str:
-    return f"{c.name} ({c.emails[0] if c.emails else 'no email'}; id {c.id})"
-
-
-def _is_uuid(text: str) -> bool:
-    try:
-        return str(uuid.UUID(text)) == text.lower()
-    except ValueError:
-        return False
-

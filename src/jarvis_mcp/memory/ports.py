@@ -8,6 +8,8 @@ from typing import Protocol
 
 import numpy as np
 
+from jarvis_mcp.account.ports import ConversationRecord
+
 
 @dataclass(frozen=True)
 class MemoryFilter:
@@ -51,6 +53,30 @@ class MemoryRecord:
     role: str | None = None
     document_id: str | None = None
     document_title: str | None = None
+
+
+class MemoryStore(Protocol):
+    """Memories in the relational store: rows, keywords and the version cached searches are keyed on."""
+
+    def ensure_embedding_model(self, model_id: str, dim: int) -> None:
+        """Record the model the stored vectors come from; refuse (StoreMismatch) a different one."""
+        ...
+    def insert_memories(self, user_id: str, items: Sequence[NewMemory], vectors: np.ndarray) -> list[MemoryRecord]: ...
+    def memories_by_hash(self, user_id: str, hashes: Sequence[str]) -> dict[str, MemoryRecord]: ...
+    def memories_by_id(self, user_id: str, ids: Sequence[str]) -> list[MemoryRecord]: ...
+    def memories_by_seq(self, user_id: str, seqs: Sequence[int]) -> list[MemoryRecord]: ...
+    def recent_memories(self, user_id: str, limit: int) -> list[MemoryRecord]: ...
+    def delete_memories(self, user_id: str, ids: Sequence[str]) -> list[str]: ...
+    def keyword_search(self, user_id: str, terms: Sequence[str], flt: MemoryFilter, limit: int) -> list[int]: ...
+    def keyword_stats(self, user_id: str, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
+        """(number of memories, {term: memories containing it}): how rare each query word is."""
+        ...
+    def count_memories(self, user_id: str) -> int: ...
+    def index_version(self, user_id: str) -> int:
+        """Bumped by every write to the user's memories (0 for none): what cached searches are keyed on."""
+        ...
+    # log_conversation is the one writer of a conversation's row; the account's history reads it back.
+    def add_conversation(self, user_id: str, conversation: ConversationRecord) -> None: ...
 
 
 class VectorIndex(Protocol):

@@ -28,10 +28,9 @@ from jarvis_mcp.memory.models import (
     SearchResult,
     SimilarMemory,
 )
-from jarvis_mcp.memory.ports import MemoryFilter, MemoryRecord, NewMemory, VectorIndex
+from jarvis_mcp.memory.ports import MemoryFilter, MemoryRecord, MemoryStore, NewMemory, VectorIndex
 from jarvis_mcp.memory.query_cache import QueryCache
 from jarvis_mcp.ports import Embedder
-from jarvis_mcp.store import Store
 from jarvis_mcp.text import (
     clean_tags,
     clean_text,
@@ -102,13 +101,13 @@ def memory_uri(memory_id: str) -> str:
 def to_memory(rec: MemoryRecord) -> Memory:
     return Memory(
         id=rec.id, kind=rec.kind, text=rec.text, tags=list(rec.tags),  # type: ignore[arg-type]
-        occurred_at=from_epoch(rec.occurred_at), created_at=from_epoch(rec.created_at),  # type: ignore[arg-type]
+        occurred_at=from_epoch(rec.occurred_at), created_at=from_epoch(rec.created_at),
         conversation_id=rec.conversation_id, role=rec.role, uri=memory_uri(rec.id),
     )
 
 
 class MemoryService:
-    def __init__(self, user_id: str, store: Store, index: VectorIndex, embedder: Embedder,
+    def __init__(self, user_id: str, store: MemoryStore, index: VectorIndex, embedder: Embedder,
                  *, timezone: str | None, near_duplicate: float, cache: QueryCache | None = None) -> None:
         self.user_id = user_id
         self.cache = cache
@@ -228,9 +227,6 @@ class MemoryService:
         if not found:
             raise NotFound("memory", memory_id)
         return to_memory(found[0])
-
-    def recent(self, limit: int = 20) -> list[Memory]:
-        return [to_memory(r) for r in self.store.recent_memories(self.user_id, limit)]
 
     def search(self, query: str, top_k: int = 5, kinds: list[str] | None = None, tags: list[str] | None = None,
                since: datetime | None = None, until: datetime | None = None) -> SearchResult:

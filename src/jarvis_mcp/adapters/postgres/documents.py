@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from jarvis_mcp.adapters.postgres.database import Database, uuids
 from jarvis_mcp.documents.ports import DocumentRecord, NewDocument, QuotaExceeded
@@ -13,12 +13,12 @@ _COLUMNS = "id::text, title, filename, mime_type, size, sha256, tags, pages, cha
 _DELETE_BATCH = 500
 
 
-def _document(row: Sequence[object]) -> DocumentRecord:
+def _document(row: Sequence[Any]) -> DocumentRecord:
     did, title, filename, mime_type, size, sha256, tags, pages, chars, chunks, created_at = row
     return DocumentRecord(
-        id=str(did), title=str(title), filename=str(filename), mime_type=str(mime_type), size=int(size),  # type: ignore[call-overload]
-        sha256=str(sha256), tags=tuple(tags), pages=pages, chars=int(chars),  # type: ignore[call-overload, arg-type]
-        chunks=chunks, created_at=float(created_at),  # type: ignore[arg-type]
+        id=str(did), title=str(title), filename=str(filename), mime_type=str(mime_type), size=int(size),
+        sha256=str(sha256), tags=tuple(tags), pages=pages, chars=int(chars),
+        chunks=chunks, created_at=float(created_at),
     )
 
 

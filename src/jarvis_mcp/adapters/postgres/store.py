@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import psycopg
@@ -39,20 +40,20 @@ _USER_COLUMNS = "id::text, name, pronouns, timezone, locale, preferences, create
 _PROFILE_FIELDS = {"name", "pronouns", "timezone", "locale", "preferences"}
 
 
-def memory(row: Sequence[object]) -> MemoryRecord:
+def memory(row: Sequence[Any]) -> MemoryRecord:
     seq, mid, kind, text, tags, occurred_at, created_at, conversation_id, role, document_id, title = row
     return MemoryRecord(
-        seq=int(seq), id=str(mid), kind=str(kind), text=str(text), tags=tuple(tags),  # type: ignore[call-overload, arg-type]
-        occurred_at=occurred_at, created_at=float(created_at),  # type: ignore[arg-type]
-        conversation_id=conversation_id, role=role, document_id=document_id, document_title=title,  # type: ignore[arg-type]
+        seq=int(seq), id=str(mid), kind=str(kind), text=str(text), tags=tuple(tags),
+        occurred_at=occurred_at, created_at=float(created_at),
+        conversation_id=conversation_id, role=role, document_id=document_id, document_title=title,
     )
 
 
-def _user(row: Sequence[object]) -> UserRecord:
+def _user(row: Sequence[Any]) -> UserRecord:
     uid, name, pronouns, tz, locale, prefs, created_at, voice_key_hash = row
     return UserRecord(
-        id=str(uid), name=name, pronouns=pronouns, timezone=tz, locale=locale,  # type: ignore[arg-type]
-        preferences=dict(prefs or {}), created_at=float(created_at),  # type: ignore[call-overload, arg-type]
+        id=str(uid), name=name, pronouns=pronouns, timezone=tz, locale=locale,
+        preferences=dict(prefs or {}), created_at=float(created_at),
         has_voice_key=voice_key_hash is not None,
     )
 
