@@ -27,6 +27,10 @@ _TAG_CHARS = range(0xE0020, 0xE007F)  # invisible copies of ASCII that some mode
 _OPENER = re.compile(f"[{_OPENERS}]")
 _ATTR_ESCAPES = {"&": "&amp;", '"': "&quot;", "\uff02": "&quot;"}
 _NAME = re.compile(r"[a-z][a-z0-9_-]*")
+# An address or Message-ID in angle brackets (`Ana <ana@example.com>`, `<uuid@jarvis-mcp>`) names no tag:
+# kept as written, or a Message-ID the model must hand back (reply_to_message_id) would change with the
+# first character of a random id.
+_ANGLE_ADDR = re.compile(r"<[A-Za-z0-9._%+=-]+@[A-Za-z0-9.-]+>")
 
 
 def _visible(char: str) -> str:
@@ -58,10 +62,11 @@ def _opens_tag(text: str, at: int) -> bool:
 
 def defuse(text: str) -> str:
     """`text` with every bracket that opens something tag-like (`<x`, `</x`, `< / X`, `＜/x`, `<\u200b/x`,
-    `<!`, `<?`) written as `&lt;`. A bracket before anything else (`x < 3`, `<3`, `<-`) is left as it was."""
+    `<!`, `<?`) written as `&lt;`. A bracket before anything else (`x < 3`, `<3`, `<-`, an address such as
+    `<ana@example.com>`) is left as it was."""
     parts, last = [], 0
     for match in _OPENER.finditer(text):
-        if _opens_tag(text, match.start()):
+        if _opens_tag(text, match.start()) and not _ANGLE_ADDR.match(text, match.start()):
             parts += [text[last:match.start()], "&lt;"]
             last = match.end()
     return "".join(parts) + text[last:] if parts else text
