@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve serve-http test test-interop demo bench lint clean
+.PHONY: serve serve-http test test-e2e test-interop demo bench lint clean
 
 # Recipes are silent (@) and pip writes to stderr: `make serve` speaks MCP on stdout, which must stay clean.
 $(STAMP): pyproject.toml
@@ -22,6 +22,9 @@ serve-http: $(STAMP)  ## streamable HTTP at /mcp and legacy SSE at /sse on 127.0
 test: $(STAMP)
 	$(BIN)/ruff check src tests tools
 	$(BIN)/pytest -q
+
+test-e2e: $(STAMP)  ## only the browser tests (Debian's chromium + Playwright + the SDK's OAuth client)
+	$(BIN)/pytest -q tests/e2e
 
 test-interop: $(STAMP)
 	bash tools/interop/run_conformance.sh

@@ -30,7 +30,7 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
 
 def test_defaults(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     s = load_settings()
-    assert (s.user, s.store, s.embedder, s.log_level) == ("local", "sqlite", "onnx", "INFO")
+    assert (s.user, s.store, s.embedder, s.log_level) == ("local", "sqlite", "use", "INFO")
     assert s.home == tmp_path / "home" and s.database_path == tmp_path / "home" / "jarvis.db"
     assert not s.auth_enabled and s.jwt_secret is None
 

@@ -82,7 +82,7 @@ def test_credentials_in_the_store_are_ciphertext_and_per_user(runtime) -> None:
     assert alice.delete("google") is True and alice.load("google") is None and alice.delete("google") is False
 
 
-def test_connect_google_stores_the_refresh_token_for_the_stdio_user(runtime, settings_for, tmp_path: Path,
+def test_connect_google_stores_the_refresh_token_for_the_stdio_user(settings_for, tmp_path: Path,
                                                                        caplog: pytest.LogCaptureFixture, capsys) -> None:
     secrets = tmp_path / "client_secret.json"
     secrets.write_text('{"installed": {"client_id": "cid"}}')
@@ -97,9 +97,13 @@ def test_connect_google_stores_the_refresh_token_for_the_stdio_user(runtime, set
     assert cli_data.connect_google(settings, secrets, consent=consent) == 0
     assert seen == [secrets]
     assert "connected Google Contacts" in capsys.readouterr().out
-    rt = runtime("local")
-    contacts = rt.scope_for(rt.local_user_id()).contacts
-    assert contacts.credentials.load("google") == INFO
+    from jarvis_mcp.bootstrap import open_runtime
+
+    rt = open_runtime(settings)  # the embedder the command opened the store with (the configured default)
+    try:
+        assert rt.scope_for(rt.local_user_id()).contacts.credentials.load("google") == INFO
+    finally:
+        rt.close()
     files = [settings.database_path, Path(f"{settings.database_path}-wal")]
     db = b"".join(f.read_bytes() for f in files if f.exists())
     assert b"refresh-SECRET-42" not in db and b"csecret-SECRET" not in db

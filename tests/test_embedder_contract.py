@@ -1,5 +1,5 @@
-"""The Embedder port's contract over every adapter: the local ONNX model and OpenAI (the real SDK over a
-mock transport, tests/test_openai_embedder.py's fake API)."""
+"""The Embedder port's contract over every adapter: the local models (USE multilingual, the default, and
+MiniLM) and OpenAI (the real SDK over a mock transport, tests/test_openai_embedder.py's fake API)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,21 @@ import pytest
 from test_openai_embedder import KEY, FakeOpenAI
 
 from jarvis_mcp.adapters.openai_embedder import OpenAIEmbedder
+from jarvis_mcp.adapters.use_embedder import UseMultilingualEmbedder
 from jarvis_mcp.ports import Embedder
 
 TEXTS = ["The boiler service is on Tuesday", "Lucía prefiere el té verde", "🙂 ok", "x" * 3000]
 
 
-@pytest.fixture(params=["onnx", "openai"])
-def any_embedder(request: pytest.FixtureRequest, embedder: Any) -> Embedder:
+@pytest.fixture(scope="module")
+def use() -> UseMultilingualEmbedder:
+    return UseMultilingualEmbedder()
+
+
+@pytest.fixture(params=["use", "onnx", "openai"])
+def any_embedder(request: pytest.FixtureRequest, embedder: Any, use: UseMultilingualEmbedder) -> Embedder:
+    if request.param == "use":
+        return use
     if request.param == "onnx":
         return embedder
     return OpenAIEmbedder(KEY, dimensions=64, http_client=httpx2.Client(transport=httpx2.MockTransport(FakeOpenAI(64))))

@@ -124,7 +124,8 @@ def test_the_served_command_says_it_tightened_on_stderr(tmp_path: Path, embedder
     open_runtime(Settings(home=home), embedder=embedder).close()
     for path in [home, *home.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
-    with http_server(home=home) as server:
+    # The store was opened with the suite's MiniLM: the server must use the same model.
+    with http_server(home=home, env={"JARVIS_EMBEDDER": "minilm"}) as server:
         assert_owner_only(home)
         stderr = server.stderr()  # stdout is the protocol's (stdio): the line goes to stderr, as every log
     assert "were readable by other accounts; made owner-only (0700/0600)" in stderr, stderr

@@ -664,6 +664,17 @@ async def case_get_call(alice: Client, bob: Client) -> None:
     assert ok(await alice.call_tool("get_call", {"call_id": placed}))["status"] == "not_placed"
 
 
+async def case_list_identities(alice: Client, bob: Client) -> None:
+    await seed_alice(alice)
+    hers = ok(await alice.call_tool("list_identities", {}))["identities"]
+    result = await bob.call_tool("list_identities", {})
+    mine = ok(result)["identities"]
+    assert len(hers) == len(mine) == 1
+    assert mine[0]["subject"] != hers[0]["subject"]  # Bob's own sign-in only, never Alice's
+    assert "al" not in mine[0]["subject"]
+    assert_tool_clean(result, None)
+
+
 Case = Callable[[Client, Client], Awaitable[None]]
 
 CASES: dict[str, Case] = {
@@ -709,6 +720,7 @@ CASES: dict[str, Case] = {
     "tool:send_email": case_send_email,
     "tool:call_contact": case_call_contact,
     "tool:get_call": case_get_call,
+    "tool:list_identities": case_list_identities,
 }
 
 

@@ -185,9 +185,9 @@ async def test_filters_apply_before_ranking(client_for, runtime) -> None:
     )
     async with client_for("alice") as c:
         assert await memory_count(c) == 60
-        events = [
-            (await remember(c, "Went to the hardware store for screws", kind="event"))["memory"]["id"],
-            (await remember(c, "Grandma's birthday dinner at the Italian place", kind="event"))["memory"]["id"],
+        events = [  # relevant enough to pass the floor, yet ranked below all 60 notes without the filter
+            (await remember(c, "Went to the dentist", kind="event"))["memory"]["id"],
+            (await remember(c, "Tooth cleaning done", kind="event"))["memory"]["id"],
         ]
         out = await search(c, "dentist appointment for a tooth cleaning", kinds=["event"], top_k=2)
         assert sorted(h["id"] for h in out["hits"]) == sorted(events)
@@ -270,11 +270,14 @@ async def test_search_with_nothing_stored(client_for) -> None:
     "query", ['NOT OR AND "quoted" owner:x NEAR(a b) *', "???", "the of and", "ú", 'x" OR owner : "u1'],
 )
 async def test_search_survives_query_syntax(client_for, query: str) -> None:
-    """Keyword terms go to FTS5 quoted: its operators in a query are plain words, never syntax or an error."""
+    """Keyword terms go to FTS5 quoted: its operators in a query are plain words, never syntax or an error.
+    Whether the memory is returned is the relevance floor's call: only the first query shares its words."""
     async with client_for("alice") as c:
         await remember(c, "The owner of the quoted cabin is near the lake")
         out = await search(c, query, top_k=3)
-        assert len(out["hits"]) == 1
+        if query.startswith("NOT"):  # "quoted", "owner" and "near": a strong keyword match passes the floor
+            assert len(out["hits"]) == 1
+        assert len(out["hits"]) <= 1
 
 
 async def test_naive_times_are_read_in_the_users_time_zone(client_for) -> None:

@@ -29,10 +29,11 @@ from jarvis_mcp.config import ConfigError, Settings, load_settings
 from jarvis_mcp.contacts.ports import ContactWrite
 from jarvis_mcp.documents.ports import NewDocument
 from jarvis_mcp.errors import StoreMismatch
+from jarvis_mcp.identity.ports import GrantRecord, SessionRecord, TokenRecord
 from jarvis_mcp.memory.ports import MemoryFilter, NewMemory
 
 # Tables any user's rows live in; the rest (global) must hold nothing per user.
-GLOBAL_TABLES = {"meta", "schema_migrations", "app_privileges"}
+GLOBAL_TABLES = {"meta", "schema_migrations", "app_privileges", "oauth_clients", "sign_in_tokens"}
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +84,9 @@ def populate(store: PostgresStore, embedder, user: str, tag: str) -> None:
     placed, _ = store.outbox_claim(user, NewOutbox("call_contact", f"{tag}-{uuid.uuid4()}", "h", {"to_number": "+34600000000"},
                                                    f"{tag} call", (), "sent"), 0)
     store.call_put(user, CallRecord(placed.id, "conv", "done", ({"role": "user", "text": f"{tag} here"},), None, None, None, 1.0))
+    store.put_grant(GrantRecord(uuid.uuid4().hex, "code", "client", user, "{}", 2e9))
+    store.add_tokens([TokenRecord(uuid.uuid4().hex, "access", "family", user, "client", "", "r", 2e9)], 0)
+    store.put_session(uuid.uuid4().hex, SessionRecord(user, "email", 2e9), 0)
 
 
 def as_app(db: PgDatabase, user_id: str | None) -> psycopg.Connection:
@@ -105,6 +109,10 @@ def test_unfiltered_queries_as_user_b_return_nothing_of_user_a(pgdb, store, embe
     with psycopg.connect(pgdb.owner_url) as owner:  # the owner bypasses RLS: alice has a row in every table
         owner.execute("INSERT INTO jarvis.user_limits (user_id, tier, updated_at) VALUES (%s, 'pro', 0), (%s, 'free', 0)",
                       (alice, bob))
+        # As in the middle of `jarvis-mcp reindex`: the next model's vectors beside the active ones.
+        owner.execute("INSERT INTO jarvis.reindex_memories SELECT seq, user_id, embedding FROM jarvis.memories")
+        owner.execute("INSERT INTO jarvis.reindex_contacts SELECT seq, user_id, embedding, 0 FROM jarvis.contacts, "
+                      "LATERAL (SELECT embedding FROM jarvis.memories m WHERE m.user_id = contacts.user_id LIMIT 1) e")
         tables = user_tables(owner)
         for table in tables:
             found = owner.execute(sql.SQL("SELECT count(*) FROM jarvis.{} WHERE {} = %s").format(

@@ -46,7 +46,7 @@ from mcp.types import CallToolResult
 
 from jarvis_mcp.adapters.onnx_embedder import OnnxMiniLMEmbedder
 from jarvis_mcp.adapters.sqlite import SqliteStore
-from jarvis_mcp.bootstrap import open_runtime
+from jarvis_mcp.bootstrap import make_embedder, open_runtime
 from jarvis_mcp.config import Settings
 from jarvis_mcp.memory.ports import MemoryFilter, NewMemory
 from jarvis_mcp.memory.service import MemoryInput
@@ -307,11 +307,11 @@ _HANDSHAKE = [
 ]
 
 
-def stdio_start(home: Path) -> tuple[float, int]:
+def stdio_start(home: Path, embedder: str = "use") -> tuple[float, int]:
     """Seconds from spawning `python -m jarvis_mcp serve` to the tools/list answer, and the tool count.
     The whole handshake is written at once, as a client that pipelines would."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("JARVIS_")}
-    env.update(JARVIS_HOME=str(home), JARVIS_LOG_LEVEL="WARNING")
+    env.update(JARVIS_HOME=str(home), JARVIS_LOG_LEVEL="WARNING", JARVIS_EMBEDDER=embedder)
     t = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "jarvis_mcp", "serve"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
@@ -339,14 +339,14 @@ def stdio_start(home: Path) -> tuple[float, int]:
             proc.wait()
 
 
-def measure_stdio(existing_home: Path, starts: int) -> dict[str, Any]:
+def measure_stdio(existing_home: Path, starts: int, embedder: str = "use") -> dict[str, Any]:
     fresh, existing, tools = [], [], 0
     with tempfile.TemporaryDirectory(prefix="jarvis-bench-stdio-") as tmp:
         for i in range(starts):
-            s, tools = stdio_start(Path(tmp) / f"fresh-{i}")
+            s, tools = stdio_start(Path(tmp) / f"fresh-{i}", embedder)
             fresh.append(s)
     for _ in range(starts):
-        s, tools = stdio_start(existing_home)
+        s, tools = stdio_start(existing_home, embedder)
         existing.append(s)
     return {"fresh_home_median_s": round(median(fresh), 3), "fresh_home_all_s": [round(x, 3) for x in fresh],
             "existing_home_median_s": round(median(existing), 3), "existing_home_all_s": [round(x, 3) for x in existing],
@@ -378,7 +378,7 @@ def report(results: dict[str, Any]) -> str:
         f"Command: `{results['command']}`  ",
         f"Machine: {results['machine']}; thread variables: {threads}; load average at start "
         f"{results['load_before']}, at end {results['load_after']} (a shared machine: figures are indicative).  ",
-        f"Each search embeds its query with the local ONNX MiniLM; {cfg['queries']} distinct queries after "
+        f"Each search embeds its query with the local model `{cfg.get('embedder', 'minilm')}`; {cfg['queries']} distinct queries after "
         f"{WARMUP} warm-up calls. Bulk rows use synthetic vectors (hashed words, random projection): this "
         "measures latency, not ranking quality.\n",
     ]
@@ -427,6 +427,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bulk", type=int, default=2_000, help="texts for the bulk import, real embeddings (0 to skip)")
     p.add_argument("--bulk-batch", type=int, default=256)
     p.add_argument("--starts", type=int, default=5, help="stdio starts per case (0 to skip)")
+    p.add_argument("--embedder", default="use", help="JARVIS_EMBEDDER of the measured searches (use, minilm)")
     p.add_argument("--home", type=Path, help="keep populated stores here (one folder per size) and reuse them")
     p.add_argument("--out", type=Path, help="write the results as JSON here")
     args = p.parse_args(argv)
@@ -436,8 +437,14 @@ def main(argv: list[str] | None = None) -> int:
         print(msg, file=sys.stderr, flush=True)
 
     logging.getLogger("jarvis_mcp").setLevel(logging.WARNING)  # "store ready" once per client is noise here
-    embedder = OnnxMiniLMEmbedder()
+    embedder = make_embedder(Settings(embedder=args.embedder))
     embedder.embed(["warm up"])
+    # The stored vectors are synthetic, so a real query's cosines with them mean nothing: no floor, or the
+    # timed searches would stop early with no hits instead of ranking and fetching like a real one.
+    embedder.relevance_floor = -1.0  # type: ignore[attr-defined]
+    # The bulk rows' vectors are synthetic, unrelated to real query vectors: without a relevance floor each
+    # search returns top_k hits and does the work a real one does (memory/ranking.py).
+    embedder.relevance_floor = -1.0
     qs = QuerySets.make(args.queries)
     results: dict[str, Any] = {
         "command": " ".join(shlex.quote(a) for a in [".venv/bin/python", "tools/bench_memory.py",
@@ -483,7 +490,7 @@ def main(argv: list[str] | None = None) -> int:
             largest = home
         if args.starts and largest is not None:
             log("stdio starts")
-            results["stdio"] = measure_stdio(largest, args.starts)
+            results["stdio"] = measure_stdio(largest, args.starts, args.embedder)
     finally:
         if tmp is not None:
             tmp.cleanup()

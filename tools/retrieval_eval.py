@@ -1,228 +1,165 @@
-"""Retrieval quality of search_memory: vector-only, keyword-only and hybrid, on a hand-labelled set.
+"""Retrieval quality of search_memory on the labelled sets kept in tools/eval/, one or more embedders side
+by side.
 
-    .venv/bin/python tools/retrieval_eval.py
-    .venv/bin/python tools/retrieval_eval.py --distractors 2000 --details
+    .venv/bin/python tools/retrieval_eval.py                          # bilingual + long conversations, test split
+    .venv/bin/python tools/retrieval_eval.py --split dev              # the split you may tune on
+    .venv/bin/python tools/retrieval_eval.py --embedder onnx,e5 --out results.json
+    .venv/bin/python tools/retrieval_eval.py --limit 20               # a quick look
+    .venv/bin/python tools/retrieval_eval.py --set conversations --distractors 2000 --details   # the first set
 
-resources/eval/conversations.json holds twelve conversations of one user with their assistant and
-questions labelled with the turns that answer them. The conversations are stored through the real
-log_conversation tool (in-process MCP client, local ONNX embedder); each question is then ranked by
-MemoryService.search_mode in each mode. recall@5 is the share of a question's answering turns found in
-the first five results; MRR@10 is 1/rank of the first answering turn within ten (0 if none); hit@5 says
-whether any answering turn is in the first five. hybrid's top 5 is its top 10 cut, as the service asks
-each retriever for the same pool (50) at top_k 5 and 10.
-
---distractors N first stores N synthetic memories (bench_common's generator, real embeddings) for the
-same user, so the labelled turns have to be found among unrelated ones. The sensitivity table re-runs
-hybrid through the service with other keyword weights (the service's KEYWORD_WEIGHT, and plain
-reciprocal rank fusion for comparison): it is there to explain the result, not to pick a winner on
-this set.
+Each set is stored through the real MemoryService in a fresh SQLite store per embedder (the bilingual
+memories with remember_many, each session of a long conversation with log_conversation: speaker, date
+and position on every turn) and each question is asked through MemoryService.search, the ranking,
+keyword search, date boost and relevance floor of `search_memory` (temporal questions with the service's
+clock set to the question's date). recall@5: share of a question's answers in the first five results;
+MRR: 1/rank of the first answer within ten (0 if none). The held-out `test` split is the default;
+tune only on `--split dev`. See tools/README.md (retrieval_eval) and tools/eval/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
+import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench_common import load_average, markdown_table, synthetic_memories
-from mcp import Client
+from bench_common import load_average, markdown_table
+from eval import bilingual_eval, conversations_eval, longconv_eval, runner
 
-from jarvis_mcp.adapters.onnx_embedder import OnnxMiniLMEmbedder
-from jarvis_mcp.bootstrap import open_runtime
 from jarvis_mcp.config import Settings
-from jarvis_mcp.memory import service as memory_module
-from jarvis_mcp.memory.ports import MemoryFilter
-from jarvis_mcp.memory.service import KEYWORD_WEIGHT, MemoryInput
-from jarvis_mcp.server import build_server
-from jarvis_mcp.text import keyword_terms
 
-DATASET = Path(__file__).resolve().parent.parent / "resources" / "eval" / "conversations.json"
-MODES = ("vector", "keyword", "hybrid")
-TYPES = ("paraphrase", "exact", "mixed")
-DEPTH = 10  # ranks kept per query: recall@5 and hit@5 read the first 5, MRR the first 10
-USER = "eval"
+SETS = ("bilingual", "longconv", "conversations")
 
 
-def load_dataset(path: Path) -> dict[str, Any]:
-    data = json.loads(path.read_text(encoding="utf-8"))
-    convs = data["conversations"]
-    for q in data["questions"]:
-        if q["type"] not in TYPES:
-            raise SystemExit(f"{q['id']}: unknown type {q['type']!r}")
-        for c, t in q["answers"]:
-            if not (0 <= c < len(convs) and 0 <= t < len(convs[c]["turns"])):
-                raise SystemExit(f"{q['id']}: answer [{c}, {t}] is not a turn of the dataset")
-    return data
+def run_one(name: str, set_name: str, args: argparse.Namespace) -> dict[str, Any]:
+    embedder = runner.load_embedder(name)
+    with tempfile.TemporaryDirectory(prefix="jarvis-eval-") as tmp:
+        home = Path(tmp)
+        if set_name == "bilingual":
+            out = bilingual_eval.evaluate(embedder, home, args.split, args.limit)
+        elif set_name == "longconv":
+            out = longconv_eval.evaluate(embedder, home, args.split, args.limit)
+        else:
+            out = conversations_eval.run(embedder, home, args.distractors)
+    return {**out, "embedder": name, "model_id": embedder.model_id}
 
 
-async def log_conversations(settings: Settings, embedder: OnnxMiniLMEmbedder,
-                            conversations: list[dict[str, Any]]) -> dict[str, tuple[int, int]]:
-    """Store every conversation through the log_conversation tool; memory id -> (conversation, turn)."""
-    where: dict[str, tuple[int, int]] = {}
-    async with Client(build_server(settings, embedder=embedder)) as client:
-        for ci, conv in enumerate(conversations):
-            start = datetime.fromisoformat(conv["started"])
-            messages = [{"role": role, "content": text, "at": (start + timedelta(minutes=i)).isoformat()}
-                        for i, (role, text) in enumerate(conv["turns"])]
-            result = await client.call_tool("log_conversation", {"messages": messages, "title": conv["title"]})
-            if result.is_error:
-                raise SystemExit(f"log_conversation failed for {conv['title']!r}: {result.content}")
-            ids = result.structured_content["memory_ids"]
-            if len(ids) != len(messages):
-                raise SystemExit(f"{conv['title']!r}: {len(ids)} ids for {len(messages)} turns")
-            where.update({mid: (ci, ti) for ti, mid in enumerate(ids)})
-    return where
+def side_by_side(results: list[dict[str, Any]], key: str, title: str) -> str:
+    """One row per group, recall@5 and MRR of every embedder next to each other."""
+    groups = list(dict.fromkeys(g for r in results for g in r[key]))
+    header = [title, "n", *[f"{r['embedder']} {m}" for r in results for m in ("recall@5", "MRR")]]
+    rows = [(g, results[0][key].get(g, {}).get("n", 0),
+             *[f"{r[key].get(g, {}).get(m, 0):.3f}" for r in results for m in ("recall@5", "mrr")]) for g in groups]
+    return markdown_table(header, rows)
 
 
-def rank_scores(ranked: Sequence[tuple[int, int] | None], relevant: set[tuple[int, int]]) -> dict[str, float]:
-    first = next((i + 1 for i, r in enumerate(ranked[:DEPTH]) if r in relevant), None)
-    found = len(relevant & {r for r in ranked[:5] if r is not None})
-    return {"recall@5": found / len(relevant), "mrr@10": 1.0 / first if first else 0.0, "hit@5": float(found > 0),
-            "first_rank": first or 0}
-
-
-def mean(values: Sequence[float]) -> float:
-    return sum(values) / len(values) if values else 0.0
-
-
-def rrf(by_vector: list[int], by_keyword: list[int], top: int, k: int = 60) -> list[int]:
-    """Plain reciprocal rank fusion of the two lists, equal weights: the usual baseline."""
-    fused: dict[int, float] = {}
-    for ranking in (by_vector, by_keyword):
-        for rank, seq in enumerate(ranking):
-            fused[seq] = fused.get(seq, 0.0) + 1.0 / (k + rank + 1)
-    return sorted(fused, key=fused.__getitem__, reverse=True)[:top]
-
-
-WEIGHTS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
-
-
-def evaluate(settings: Settings, embedder: OnnxMiniLMEmbedder, data: dict[str, Any],
-             where: dict[str, tuple[int, int]], distractors: int) -> dict[str, Any]:
-    runtime = open_runtime(settings, embedder=embedder)
-    try:
-        uid = runtime.local_user_id()
-        memory = runtime.scope_for(uid).memory
-        if distractors:
-            texts = synthetic_memories(distractors, seed=77, variant="distractor")
-            for start in range(0, len(texts), 256):
-                memory.remember_many([MemoryInput(m.text, m.kind if m.kind != "conversation" else "note",
-                                                  list(m.tags)) for m in texts[start : start + 256]])
-        per_question = []
-        seq_where: dict[int, tuple[int, int]] = {}
-        for rec in runtime.store.memories_by_id(uid, list(where)):
-            seq_where[rec.seq] = where[rec.id]
-        raw_lists: list[tuple[list[int], list[int]]] = []
-        for q in data["questions"]:
-            relevant = {tuple(a) for a in q["answers"]}
-            row: dict[str, Any] = {"id": q["id"], "type": q["type"], "query": q["query"]}
-            for mode in MODES:
-                ids = memory.search_mode(q["query"], DEPTH, mode)
-                row[mode] = rank_scores([where.get(i) for i in ids], relevant)  # type: ignore[arg-type]
-            per_question.append(row)
-            vec = [s for s, _ in runtime.index.search(uid, embedder.embed([q["query"]])[0], MemoryFilter(), 50)]
-            kw = runtime.store.keyword_search(uid, keyword_terms(q["query"]), MemoryFilter(), 50)
-            raw_lists.append((vec, kw))
-        sensitivity = []
-        id_of = {rec.seq: rec.id for rec in runtime.store.memories_by_id(uid, list(where))}
-        for weight in WEIGHTS:
-            memory_module.KEYWORD_WEIGHT = weight
-            try:
-                scores = [rank_scores([where.get(i) for i in memory.search_mode(q["query"], DEPTH, "hybrid")],
-                                      {tuple(a) for a in q["answers"]}) for q in data["questions"]]  # type: ignore[misc]
-            finally:
-                memory_module.KEYWORD_WEIGHT = KEYWORD_WEIGHT
-            sensitivity.append({"fusion": f"cosine + {weight} x keyword evidence", **_means(scores)})
-        scores = [rank_scores([where.get(id_of.get(s)) for s in rrf(vec, kw, DEPTH)], {tuple(a) for a in q["answers"]})  # type: ignore[misc]
-                  for q, (vec, kw) in zip(data["questions"], raw_lists, strict=True)]
-        sensitivity.append({"fusion": "reciprocal rank fusion (k=60, equal weights)", **_means(scores)})
-        return {"per_question": per_question, "sensitivity": sensitivity}
-    finally:
-        runtime.close()
-
-
-def _means(scores: list[dict[str, float]]) -> dict[str, float]:
-    return {"recall@5": mean([s["recall@5"] for s in scores]), "mrr@10": mean([s["mrr@10"] for s in scores])}
-
-
-def summarise(per_question: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
-    out: dict[str, dict[str, dict[str, float]]] = {}
-    for group in ("all", *TYPES):
-        rows = [r for r in per_question if group == "all" or r["type"] == group]
-        out[group] = {mode: {metric: round(mean([r[mode][metric] for r in rows]), 3)
-                             for metric in ("recall@5", "mrr@10", "hit@5")} | {"questions": len(rows)}
-                      for mode in MODES}
-    return out
-
-
-def report(result: dict[str, Any]) -> str:
-    summary = result["summary"]
-    lines = [f"Command: `{result['command']}`  ",
-             f"{result['turns']} turns in {result['conversations']} conversations, {result['questions']} questions, "
-             f"{result['distractors']} distractor memories; embedder {result['embedder']}; keyword weight {KEYWORD_WEIGHT}.\n"]
+def report_bilingual(results: list[dict[str, Any]]) -> str:
+    r0 = results[0]
+    lines = [f"### Bilingual set: {r0['memories']} memories, {r0['questions']} questions (split {r0['split']})\n"]
+    for r in results:
+        r["overall"] = {"all": r["all"]}
+    lines += [side_by_side(results, "overall", "questions"), "", side_by_side(results, "by_pair", "language pair"), "",
+              side_by_side(results, "by_type", "type"), "", side_by_side(results, "by_pair_type", "pair and type"), ""]
     rows = []
-    for group in ("all", *TYPES):
-        for mode in MODES:
-            s = summary[group][mode]
-            rows.append((group, int(s["questions"]), mode, s["recall@5"], s["mrr@10"], s["hit@5"]))
-    lines.append(markdown_table(["questions", "n", "mode", "recall@5", "MRR@10", "hit@5"], rows))
-    best = {m: summary["all"][m] for m in MODES}
-    beats = all(best["hybrid"][metric] > max(best["vector"][metric], best["keyword"][metric])
-                for metric in ("recall@5", "mrr@10"))
-    lines.append("")
-    lines.append(f"hybrid beats both single retrievers on recall@5 and MRR@10 overall: {'yes' if beats else 'NO'}")
-    lines.append(f"\nSensitivity: hybrid with other fusions, recall@5 / MRR@10 over all questions (the service: "
-                 f"cosine + {KEYWORD_WEIGHT} x keyword evidence).\n")
-    lines.append(markdown_table(["fusion", "recall@5", "MRR@10"],
-                                [(s["fusion"], f"{s['recall@5']:.3f}", f"{s['mrr@10']:.3f}") for s in result["sensitivity"]]))
+    for r in results:
+        f, na = r["floor"], r["no_answer"]
+        for label, q in (("true answers", f["true_answer"]), ("best wrong memory, answered questions",
+                                                               f["best_wrong_for_answered"]),
+                         ("best memory, no-answer questions", f["no_answer_best"])):
+            rows.append((r["embedder"], label, q.get("n", 0), *[q.get(f"p{p}", "-") for p in (0, 10, 25, 50, 75, 90, 100)]))
+        lines.append(f"{r['embedder']}: service floor {f['service_floor']}; no-answer questions answered with "
+                     f"nothing {na['returned_nothing']}/{na['n']}; answerable questions emptied by the floor "
+                     f"{na['answered_emptied']}.  ")
+    lines += ["", "Cosine similarity (the floor's measure), distribution:\n",
+              markdown_table(["embedder", "cosine of", "n", "min", "p10", "p25", "p50", "p75", "p90", "max"], rows), ""]
+    grid = [(g["floor"], *[f"{r['floor']['grid'][i]['true_answers_kept']:.2f} / {r['floor']['grid'][i]['no_answer_emptied']:.2f}"
+                           for r in results]) for i, g in enumerate(r0["floor"]["grid"])]
+    lines += ["A cosine floor at f: share of true answers kept / share of no-answer questions left empty:\n",
+              markdown_table(["floor", *[r["embedder"] for r in results]], grid)]
     return "\n".join(lines)
 
 
-def details(per_question: list[dict[str, Any]]) -> str:
-    rows = [(r["id"], r["type"], r["query"], *[r[m]["first_rank"] or "-" for m in MODES]) for r in per_question]
-    return markdown_table(["id", "type", "query", *[f"{m} rank" for m in MODES]], rows)
+def report_longconv(results: list[dict[str, Any]]) -> str:
+    r0 = results[0]
+    lines = [f"### Long conversations: {r0['conversations']} conversations, {r0['turns']} turns, "
+             f"{r0['questions']} questions (split {r0['split']})\n"]
+    for r in results:
+        r["overall"] = {"all": r["all"]}
+    lines += [side_by_side(results, "overall", "questions"), "", side_by_side(results, "by_type", "type"), "",
+              side_by_side(results, "by_lang", "language"), "", side_by_side(results, "by_conversation", "conversation"), "",
+              "An evidence turn or its neighbour (the turn before or after) in the top 5: "
+              + "; ".join(f"{r['embedder']} {r['near@5']:.3f}" for r in results) + "."]
+    return "\n".join(lines)
+
+
+def details(results: list[dict[str, Any]]) -> str:
+    rows = []
+    for r in results:
+        for q in r.get("per_question", []):
+            if "first_rank" in q:
+                rows.append((r["embedder"], q["id"], q.get("pair", q.get("type")), q["query"][:70], q["first_rank"] or "-"))
+    return markdown_table(["embedder", "id", "group", "query", "first answer rank"], rows)
+
+
+def tree_state() -> str:
+    """Which code was measured: the commit, and whether src/ had uncommitted changes."""
+    import jarvis_mcp
+
+    where = Path(jarvis_mcp.__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=where, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], cwd=where, capture_output=True, text=True,
+                               timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return f"{where} (no git)"
+    return f"{where} at {head or '?'}{' with uncommitted changes' if dirty else ''}"
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--dataset", type=Path, default=DATASET)
-    p.add_argument("--distractors", type=int, default=0, help="synthetic memories stored first (real embeddings)")
+    p.add_argument("--set", default="bilingual,longconv", help=f"comma-separated, of {', '.join(SETS)}")
+    p.add_argument("--embedder", default=Settings.model_fields["embedder"].default,
+                   help="comma-separated JARVIS_EMBEDDER values, evaluated side by side")
+    p.add_argument("--split", choices=("test", "dev", "all"), default="test",
+                   help="test: held out, never tune on it; dev: the split to tune on")
+    p.add_argument("--limit", type=int, help="at most this many questions per set (a quick run)")
+    p.add_argument("--distractors", type=int, default=0, help="--set conversations: synthetic memories stored first")
     p.add_argument("--details", action="store_true", help="also print the rank of the first answer per question")
     p.add_argument("--out", type=Path, help="write the results as JSON here")
     args = p.parse_args(argv)
     logging.getLogger("jarvis_mcp").setLevel(logging.WARNING)
-    data = load_dataset(args.dataset)
-    embedder = OnnxMiniLMEmbedder()
-    with tempfile.TemporaryDirectory(prefix="jarvis-eval-") as tmp:
-        # No result cache: every ranking below must be computed, not replayed from an earlier weight.
-        settings = Settings(home=Path(tmp), user=USER, log_level="WARNING", cache_mb=0)
-        where = asyncio.run(log_conversations(settings, embedder, data["conversations"]))
-        evaluated = evaluate(settings, embedder, data, where, args.distractors)
-    result = {
-        "command": " ".join([".venv/bin/python", "tools/retrieval_eval.py", *(argv if argv is not None else sys.argv[1:])]),
-        "load_average": load_average(),
-        "embedder": embedder.model_id,
-        "keyword_weight": KEYWORD_WEIGHT,
-        "conversations": len(data["conversations"]),
-        "turns": sum(len(c["turns"]) for c in data["conversations"]),
-        "questions": len(data["questions"]),
-        "distractors": args.distractors,
-        "summary": summarise(evaluated["per_question"]),
-        **evaluated,
-    }
-    print(report(result))
-    if args.details:
-        print()
-        print(details(evaluated["per_question"]))
+    sets = [s.strip() for s in args.set.split(",") if s.strip()]
+    if bad := [s for s in sets if s not in SETS]:
+        p.error(f"--set: unknown {bad[0]!r}; use {', '.join(SETS)}")
+    names = [e.strip() for e in args.embedder.split(",") if e.strip()]
+    command = " ".join([".venv/bin/python", "tools/retrieval_eval.py", *(argv if argv is not None else sys.argv[1:])])
+    tree = tree_state()
+    print(f"Command: `{command}`  \nCode: {tree}  \nLoad average: {load_average()}\n")
+    everything: dict[str, Any] = {"command": command, "code": tree, "load_average": load_average(), "sets": {}}
+    for set_name in sets:
+        results = [run_one(name, set_name, args) for name in names]
+        everything["sets"][set_name] = results
+        if set_name == "bilingual":
+            print(report_bilingual(results))
+        elif set_name == "longconv":
+            print(report_longconv(results))
+        else:
+            for r in results:
+                print(f"### First set (resources/eval/conversations.json), embedder {r['embedder']}\n")
+                print(conversations_eval.report(r))
+        if set_name != "conversations":
+            print("\nSeconds: " + "; ".join(f"{r['embedder']}: {r.get('seconds', {})}, search p50 {r.get('search_ms_p50', '-')} ms"
+                                           for r in results) + "\n")
+        if args.details:
+            print(conversations_eval.details(results[0]["per_question"]) if set_name == "conversations" else details(results))
+            print()
     if args.out:
-        args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+        args.out.write_text(json.dumps(everything, indent=2, ensure_ascii=False, default=str) + "\n")
     return 0
 
 

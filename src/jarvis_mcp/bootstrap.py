@@ -21,6 +21,8 @@ from jarvis_mcp.mail.ports import Mailer
 from jarvis_mcp.mail.service import GMAIL_CONNECT_HELP
 from jarvis_mcp.memory.ports import VectorIndex
 from jarvis_mcp.ports import Cache, Embedder
+from jarvis_mcp.reindex import BATCH, Reindexer
+from jarvis_mcp.reindex.ports import ReindexStore
 from jarvis_mcp.runtime import Runtime
 from jarvis_mcp.store import Store
 
@@ -28,7 +30,11 @@ log = logging.getLogger(__name__)
 
 
 def make_embedder(settings: Settings) -> Embedder:
-    if settings.embedder == "onnx":
+    if settings.embedder == "use":
+        from jarvis_mcp.adapters.use_embedder import UseMultilingualEmbedder
+
+        return UseMultilingualEmbedder()  # its threads are numpy BLAS threads, which open_runtime holds at one
+    if settings.embedder in ("minilm", "onnx"):
         from jarvis_mcp.adapters.onnx_embedder import OnnxMiniLMEmbedder
 
         return OnnxMiniLMEmbedder(threads=settings.embedder_threads)
@@ -89,8 +95,10 @@ def mirror_to_pinecone(settings: Settings, store: Store, dim: int) -> tuple[Stor
     assert settings.pinecone_api_key is not None  # config validation guarantees it
     setting = "JARVIS_PINECONE_HOST" if settings.pinecone_host else "JARVIS_PINECONE_INDEX"
     try:
+        # After `jarvis-mcp reindex` the vectors are in the namespaces it recorded (pinecone_index.model_suffix).
         index = PineconeIndex.connect(settings.pinecone_api_key.get_secret_value(), host=settings.pinecone_host,
-                                      index_name=settings.pinecone_index)
+                                      index_name=settings.pinecone_index,
+                                      suffix=store.embedding_meta().get("vector_namespace", ""))
         index.check(dim)
     except JarvisError:
         raise
@@ -168,11 +176,12 @@ def make_contact_source(provider: str, credentials: dict[str, object]) -> Contac
     raise ValueError(f"unknown contact provider {provider!r}")
 
 
-def google_consent(client_secrets: Path) -> dict[str, object]:
-    """Run Google's installed-app OAuth consent in a browser; the authorized-user info to store."""
-    from jarvis_mcp.adapters.google_people import run_consent
+def google_consent(client_secrets: Path, *, issuer: str = "https://accounts.google.com") -> dict[str, object]:
+    """Google's installed-app consent from a terminal (a browser here, or the address printed and the answer
+    pasted back); the authorized-user info to store. ValueError / ProofError when it cannot finish."""
+    from jarvis_mcp.identity.google_loopback import connect_from_terminal
 
-    return run_consent(client_secrets)
+    return connect_from_terminal(client_secrets, issuer=issuer)
 
 
 def open_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Runtime:
@@ -235,3 +244,39 @@ def make_store(settings: Settings) -> tuple[Store, VectorIndex, str]:
                                   vector_cache_bytes=settings.vector_cache_mb << 20)
         return pg, index, pg.db.where
     raise AssertionError(f"unhandled store {settings.store}")  # config validation makes this unreachable
+
+
+def open_reindex(settings: Settings, *, embedder: Embedder | None = None, database_url: str | None = None,
+                 batch: int = BATCH) -> Reindexer:
+    """`jarvis-mcp reindex`: the store (Postgres: as the tables' owner, `database_url`), the configured
+    embedder, the documents' originals (passages are embedded as add_document did) and, with Pinecone,
+    the namespaces of the new model. ConfigError when one cannot be used."""
+    embedder = embedder or make_embedder(settings)
+    files = make_document_store(settings)
+    sink, record = None, {}
+    if settings.vector_index == "pinecone":
+        try:
+            from jarvis_mcp.adapters.pinecone_index import PineconeIndex, model_suffix
+        except ImportError:
+            raise ConfigError("JARVIS_VECTOR_INDEX=pinecone needs the pinecone package: pip install 'jarvis-mcp[hosted]'") from None
+        assert settings.pinecone_api_key is not None  # config validation guarantees it
+        suffix = model_suffix(embedder.model_id, embedder.dim)
+        sink = PineconeIndex.connect(settings.pinecone_api_key.get_secret_value(), host=settings.pinecone_host,
+                                     index_name=settings.pinecone_index, suffix=suffix)
+        sink.check(embedder.dim)  # a new dimension needs a new index: JARVIS_PINECONE_INDEX names it
+        record = {"vector_namespace": suffix}
+    store: ReindexStore
+    if settings.store == "sqlite":
+        from jarvis_mcp.adapters.sqlite import SqliteStore
+
+        store = SqliteStore(settings.database_path)
+    else:
+        url = database_url or (settings.database_url.get_secret_value() if settings.database_url else None)
+        if not url:
+            raise ConfigError("reindex needs --database-url or JARVIS_DATABASE_URL (the tables' owner)")
+        try:
+            from jarvis_mcp.adapters.postgres.reindex import PostgresReindex
+        except ImportError:
+            raise ConfigError("JARVIS_STORE=postgres needs psycopg: pip install 'jarvis-mcp[postgres]'") from None
+        store = PostgresReindex(url)
+    return Reindexer(store, embedder, files=files, sink=sink, record=record, batch=batch)

@@ -65,6 +65,10 @@ def _parser() -> argparse.ArgumentParser:
     mig.add_argument("--database-url", help="the owner's URL (default: JARVIS_DATABASE_URL)")
     mig.add_argument("--app-role", help="create this role if missing and grant it what the server needs; "
                                         "the server connects as it (RLS applies to it)")
+    rx = sub.add_parser("reindex", help="re-embed every user's memories, passages and contact notes with the "
+                                         "configured embedder (JARVIS_EMBEDDER); servers keep answering meanwhile")
+    rx.add_argument("--batch", type=int, default=64, help="rows embedded and saved together (default 64)")
+    rx.add_argument("--database-url", help="Postgres: the tables' owner's URL (default: JARVIS_DATABASE_URL)")
     sub.add_parser("demo", help="a scripted session through a real MCP client over stdio")
     return p
 
@@ -87,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
             return _data_command(settings, args)
         if args.command == "migrate":
             return _migrate(settings, args)
+        if args.command == "reindex":
+            from jarvis_mcp.reindex.cli import reindex_command
+
+            return reindex_command(settings, batch=args.batch, database_url=args.database_url)
         if args.command == "doctor":
             return _doctor(settings)
         if args.command == "demo":
@@ -124,6 +132,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             server.run("stdio")
         return 0
 
+    from jarvis_mcp.identity.methods import offered as offered_methods
     from jarvis_mcp.web import check_binding, http_app, serve
 
     check_binding(settings, args.host)
@@ -133,6 +142,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if not settings.auth_enabled:
         log.warning("no JARVIS_JWT_SECRET or JARVIS_JWKS_URL: serving the single local user %r on loopback only",
                     settings.user)
+    if settings.sign_in:
+        log.info("sign-in page at http://%s:%d/signin (methods: %s)", args.host, args.port,
+                 ", ".join(m.name for m in offered_methods(settings)) or "none configured; see `jarvis-mcp doctor`")
     server = build_server(settings, read_only=args.read_only, resource_url=f"http://{args.host}:{args.port}/mcp")
     app = http_app(server, host=args.host, stateless=args.stateless)
     with _opened(server) as hand_over:
@@ -199,7 +211,8 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
         return 1
     print(f"{describe(url)}: applied {', '.join(report.applied) if report.applied else 'nothing (up to date)'}")
     print(f"pgvector: {'enabled' if report.pgvector else 'not available in this database'}"
-          + (f" ({report.backfilled} existing vectors copied)" if report.backfilled else ""))
+          + (f" ({report.backfilled} existing vectors copied)" if report.backfilled else "")
+          + (f"; keyword index rebuilt for {report.keywords_rebuilt} memories" if report.keywords_rebuilt else ""))
     if report.app_role:
         print(f"app role {report.app_role}: {'created (LOGIN, no password: set one with ALTER ROLE)' if report.app_role_created else 'exists'}; privileges granted")
     return 0
@@ -214,6 +227,15 @@ def _doctor(settings: Settings) -> int:
     print(f"store:     {settings.store} ({where})")
     print(f"embedder:  {settings.embedder}")
     print(f"http auth: {'bearer JWT' if settings.auth_enabled else 'off (loopback only, local user)'}")
+    if settings.sign_in:
+        from jarvis_mcp.identity.methods import report
+
+        print(f"sign-in:   authorization server at the origin of {settings.public_url or 'the served URL'}; "
+              "set JARVIS_JWT_SECRET when several processes serve it")
+        for line in report(settings):
+            print(f"  {line}")
+    else:
+        print("sign-in:   off (set JARVIS_SIGN_IN=email,google,wallet,telegram to sign people in)")
     started = time.perf_counter()
     runtime = open_runtime(settings)
     try:

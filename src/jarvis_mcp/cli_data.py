@@ -257,15 +257,21 @@ def sync_contacts(settings: Settings) -> int:
 
 
 def connect_google(settings: Settings, client_secrets: Path, consent=None) -> int:  # noqa: ANN001
-    """consent(client_secrets) -> authorized-user info; the browser flow unless a test injects one."""
+    """consent(client_secrets) -> authorized-user info; Google's consent from this terminal unless a test
+    injects one (it prints the address to open, and accepts the redirect or the pasted answer)."""
     from jarvis_mcp import bootstrap
 
     if not client_secrets.is_file():
         print(f"jarvis-mcp: no such file: {client_secrets}", file=sys.stderr)
         return 2
+    from jarvis_mcp.identity.proofs import ProofError
+
     try:
-        info = (consent or bootstrap.google_consent)(client_secrets)
-    except ValueError as exc:
+        if consent is None:
+            info = bootstrap.google_consent(client_secrets, issuer=settings.google_issuer)
+        else:
+            info = consent(client_secrets)
+    except (ValueError, ProofError) as exc:
         print(f"jarvis-mcp: {exc}", file=sys.stderr)
         return 1
     runtime = bootstrap.open_runtime(settings)

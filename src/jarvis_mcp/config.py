@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(10, ge=1, le=200, description="Connections per server process.")
     # auto: SQLite's own index; on Postgres pgvector where the database has it, else numpy.
     vector_index: Literal["auto", "numpy", "pgvector", "pinecone"] = "auto"
-    embedder: Literal["onnx", "openai"] = "onnx"
+    embedder: Literal["use", "minilm", "onnx", "openai"] = "use"  # onnx: minilm's old name; see tools/README.md
 
     # HTTP bearer tokens. With neither secret nor JWKS set, HTTP serves the local user on loopback only.
     jwt_secret: SecretStr | None = None
@@ -97,6 +97,16 @@ class Settings(BaseSettings):
     # NoDecode: the environment gives "a,b" as it is (a list setting would otherwise have to be JSON).
     email_link_issuers: Annotated[list[str], NoDecode] = Field(default_factory=list)
     public_url: str | None = Field(None, description="This server's public /mcp URL (token audience).")
+    # Sign-in methods: `serve --transport http` is then also the OAuth 2.1 server at JARVIS_PUBLIC_URL's origin.
+    sign_in: Annotated[list[Literal["email", "google", "wallet", "telegram"]], NoDecode] = Field(default_factory=list)
+    oauth_allow_loopback_client_metadata: bool = Field(
+        False, description="Development only: Client ID Metadata Documents may be fetched from loopback over http.")
+    google_client_id: str | None = Field(None, description="Google OAuth client (sign-in with Google).")
+    google_client_secret: SecretStr | None = None
+    google_issuer: str = Field("https://accounts.google.com", description="Google's OIDC issuer (tests: a fake).")
+    telegram_bot_token: SecretStr | None = None
+    telegram_bot_name: str | None = Field(None, pattern=r"^[A-Za-z0-9_]{3,64}$", description="The Login Widget's bot.")
+    siwe_chain_id: int = Field(1, ge=1, description="The chain a Sign-In with Ethereum message must name.")
 
     embedder_threads: int | None = Field(
         None, ge=1, le=16,
@@ -201,14 +211,14 @@ class Settings(BaseSettings):
                              "\"import secrets; print(secrets.token_urlsafe(32))\"")
         return v
 
-    @field_validator("jwks_url", "public_url", "supabase_url")
+    @field_validator("jwks_url", "public_url", "supabase_url", "google_issuer")
     @classmethod
     def _url(cls, v: str | None) -> str | None:
         if v is not None and not v.startswith(("https://", "http://")):
             raise ValueError("must be an http(s) URL")
         return v
 
-    @field_validator("email_link_issuers", mode="before")
+    @field_validator("email_link_issuers", "sign_in", mode="before")
     @classmethod
     def _issuer_list(cls, v: object) -> object:
         v = v.split(",") if isinstance(v, str) else v
@@ -346,7 +356,7 @@ class Settings(BaseSettings):
 
     @property
     def auth_enabled(self) -> bool:
-        return self.jwt_secret is not None or self.jwks_url is not None
+        return self.jwt_secret is not None or self.jwks_url is not None or bool(self.sign_in)
 
     @property
     def effective_default_tier(self) -> str:

@@ -29,7 +29,16 @@ class StoreMismatch(JarvisError):
     def embedding_model(cls, where: str, stored: dict[str, str], model_id: str, dim: int, fresh: str) -> StoreMismatch:
         return cls(
             f"{where} holds vectors from {stored.get('embedding_model')} (dimension {stored.get('embedding_dim')}) "
-            f"but the configured embedder is {model_id} (dimension {dim}); use the original embedder or {fresh}"
+            f"but the configured embedder is {model_id} (dimension {dim}); run `jarvis-mcp reindex` to move it to "
+            f"{model_id} (servers on the old model keep answering until it switches), or use the original embedder "
+            f"or {fresh}"
+        )
+
+    @classmethod
+    def reindexed(cls, where: str, stored: dict[str, str], model_id: str) -> StoreMismatch:
+        return cls(
+            f"{where} was moved to {stored.get('embedding_model')} (dimension {stored.get('embedding_dim')}) by "
+            f"`jarvis-mcp reindex` while this server ran on {model_id}; restart it configured for that embedder"
         )
 
 

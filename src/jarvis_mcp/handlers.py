@@ -21,10 +21,11 @@ from mcp.types import INTERNAL_ERROR, INVALID_PARAMS, ToolAnnotations
 from pydantic import BaseModel
 
 from jarvis_mcp.errors import InvalidInput, JarvisError, NotFound
+from jarvis_mcp.identity.scopes import SCOPE_READ, SCOPE_WRITE
 from jarvis_mcp.runtime import Runtime, SharedRuntime
 from jarvis_mcp.scope import UserScope
 from jarvis_mcp.text import has_control, printable
-from jarvis_mcp.tokens import identity_from_access_token
+from jarvis_mcp.tokens import SignedInToken, identity_from_access_token
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -115,11 +116,27 @@ def _prompt_answer(exc: JarvisError | None, message: str) -> Exception:
     return MCPError(code=code, message=message)
 
 
+def require_scope(name: str, *, read_only: bool) -> None:
+    """A token from our own authorization server carries the scopes the person approved: jarvis:read for
+    read-only tools, jarvis:write (which includes reading) for the rest. Other callers are not scoped."""
+    token = get_access_token()
+    if not isinstance(token, SignedInToken):
+        return
+    granted = set(token.scopes)
+    if SCOPE_WRITE in granted or (read_only and SCOPE_READ in granted):
+        return
+    needed = SCOPE_READ if read_only else SCOPE_WRITE
+    raise JarvisError(f"{name} needs the {needed} scope, and this connection was approved for "
+                      f"{' '.join(sorted(granted)) or 'no scope'}; reconnect and allow {needed} to use it")
+
+
 def caller_scope(runtime: Runtime) -> UserScope:
     """Who is calling: the verified bearer token's identity, else (stdio, in-process) the configured user."""
     token = get_access_token()
     if token is None:
         user_id = runtime.local_user_id()
+    elif isinstance(token, SignedInToken):
+        user_id = token.user_id  # our own authorization server's token names the user itself
     else:
         who = identity_from_access_token(token, runtime.settings)
         user_id = runtime.store.user_for_identity(who.issuer, who.subject, who.auth_method, who.email)
@@ -154,6 +171,7 @@ class Handlers:
             status, error = "ok", None
             try:
                 # Inside the try: a refused call (over a limit, a bad argument) runs nothing but is audited.
+                require_scope(name, read_only=read_only)
                 scope.usage.admit(name, read_only=read_only)
                 for key, value in kwargs.items():
                     refuse_control(value, key)

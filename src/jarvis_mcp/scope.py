@@ -20,6 +20,7 @@ from jarvis_mcp.contacts.rules import region_from_locale
 from jarvis_mcp.contacts.service import ContactService, SourceFactory
 from jarvis_mcp.documents.ports import DocumentStore
 from jarvis_mcp.documents.service import DocumentService
+from jarvis_mcp.identity.service import IdentityService
 from jarvis_mcp.mail.service import MailerFactory, MailService
 from jarvis_mcp.memory.models import ForgetResult
 from jarvis_mcp.memory.ports import VectorIndex
@@ -77,11 +78,18 @@ class UserScope:
         return AccountService(self.user_id, self.store, self.store, self.store)
 
     @cached_property
+    def identities(self) -> IdentityService:
+        return IdentityService(self.user_id, self.store)
+
+    @cached_property
     def memory(self) -> MemoryService:
         user = self.user
         return MemoryService(
             self.user_id, self.store, self.index, self.embedder,
-            timezone=user.timezone if user else None, near_duplicate=self.settings.near_duplicate_threshold,
+            timezone=user.timezone if user else None,
+            # Unset, the embedder's own duplicate_threshold applies (memory/service.py).
+            near_duplicate=self.settings.near_duplicate_threshold
+            if "near_duplicate_threshold" in self.settings.model_fields_set else None,
             cache=QueryCache(self.user_id, self.cache, self.embedder, search_ttl=self.settings.search_cache_seconds,
                              embedding_ttl=self.settings.embedding_cache_seconds) if self.cache is not None else None,
         )

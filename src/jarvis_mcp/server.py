@@ -25,6 +25,8 @@ from jarvis_mcp.contacts import tools as contacts
 from jarvis_mcp.documents import resources as document_resources
 from jarvis_mcp.documents import tools as documents
 from jarvis_mcp.handlers import Handlers, auditing_rejections
+from jarvis_mcp.identity import tools as identity_tools
+from jarvis_mcp.identity.routes import build_identity
 from jarvis_mcp.mail import tools as mail
 from jarvis_mcp.memory import tools as memory
 from jarvis_mcp.ports import Embedder
@@ -47,7 +49,7 @@ INSTRUCTIONS = """JARVIS: the user's personal memory and assistant tools.
 
 REGISTRARS = (memory.register, account.register, actions.register, account_resources.register, account_prompts.register, documents.register,
               document_resources.register, contacts.register, contact_resources.register, mail.register,
-              calendar.register, calls.register)
+              calendar.register, calls.register, identity_tools.register)
 
 
 class JarvisServer(MCPServer[Runtime]):
@@ -55,6 +57,7 @@ class JarvisServer(MCPServer[Runtime]):
     call_tool is the one path both protocol eras take (server middleware does not see the 2026-07-28 one)."""
 
     shared: SharedRuntime
+    extra_routes: list[Any]  # the sign-in pages and authorization server, mounted by web.http_app
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
         async with auditing_rejections(self.shared, name):
@@ -76,7 +79,18 @@ def build_server(
             await anyio.to_thread.run_sync(shared.release)
 
     auth: dict[str, Any] = {}
-    if settings.auth_enabled:
+    identity = None
+    if settings.sign_in:
+        # This server is its own authorization server (identity/), at the origin of its resource URL.
+        resource_url = settings.public_url or resource_url or "http://127.0.0.1:8765/mcp"
+        jwt = JwtVerifier(settings) if settings.jwt_secret or settings.jwks_url else None
+        identity = build_identity(shared, settings, resource_url, jwt)
+        auth = {
+            "token_verifier": identity.verifier,
+            "auth": AuthSettings(issuer_url=identity.issuer, resource_server_url=resource_url,
+                                 validate_token_resource=False),  # the verifier checks the resource
+        }
+    elif settings.auth_enabled:
         resource_url = settings.public_url or resource_url or "http://127.0.0.1:8765/mcp"
         auth = {
             "token_verifier": JwtVerifier(settings),
@@ -88,6 +102,7 @@ def build_server(
         }
     mcp = JarvisServer("jarvis-mcp", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan, **auth)
     mcp.shared = shared
+    mcp.extra_routes = identity.routes if identity else []
     handlers = Handlers(mcp, shared, read_only=read_only)
     for register in REGISTRARS:
         register(handlers)

@@ -13,11 +13,12 @@ from jarvis_mcp.calendar.ports import CalendarStore
 from jarvis_mcp.calls.ports import CallStore
 from jarvis_mcp.contacts.ports import ContactStore
 from jarvis_mcp.documents.ports import DocumentRecords
+from jarvis_mcp.identity.ports import AuthStore
 from jarvis_mcp.memory.ports import MemoryStore
 
 
 class Store(UserStore, HistoryStore, MemoryStore, DocumentRecords, ContactStore, CredentialStore, ActionStore,
-            CalendarStore, CallStore, Protocol):
+            CalendarStore, CallStore, AuthStore, Protocol):
     """Relational data. Every method takes the caller's user id and touches only that user's rows."""
 
     def close(self) -> None: ...

@@ -52,6 +52,13 @@ class VerifiedAccessToken(AccessToken):
     issuer: str
 
 
+class SignedInToken(AccessToken):
+    """An access token issued by this server's own authorization server (identity/): opaque, looked up in
+    the store by its hash, and its subject is already our user id (no identity mapping needed)."""
+
+    user_id: str
+
+
 #: The audience of tokens signed with this server's own secret when no audience is configured: without one,
 #: a token minted with the same secret for some other service would be accepted here.
 DEFAULT_AUDIENCE = "jarvis-mcp"

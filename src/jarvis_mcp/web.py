@@ -4,12 +4,15 @@ and the uvicorn server that runs it, whose shutdown lets the calls in flight ans
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
+import anyio.to_thread
 import uvicorn
 from mcp.server.mcpserver import MCPServer
 from sse_starlette.sse import AppStatus
@@ -44,6 +47,12 @@ def check_binding(settings: Settings, host: str) -> None:
             f"refusing to serve {host} without bearer tokens: set JARVIS_JWT_SECRET or JARVIS_JWKS_URL, "
             "or bind 127.0.0.1"
         )
+    if settings.sign_in and not is_loopback(host):
+        # People sign in and are sent back at that URL: it must be the one they reach, and over https.
+        public = urlsplit(settings.public_url or "")
+        if public.scheme != "https" and not is_loopback(public.hostname or ""):
+            raise ConfigError("JARVIS_SIGN_IN: serving beyond loopback needs JARVIS_PUBLIC_URL, the https URL "
+                              "people reach /mcp at (e.g. https://jarvis.example.com/mcp)")
 
 
 def http_app(mcp: MCPServer[Any], *, host: str, stateless: bool = False) -> Starlette:
@@ -54,14 +63,35 @@ def http_app(mcp: MCPServer[Any], *, host: str, stateless: bool = False) -> Star
     streamable = mcp.streamable_http_app(stateless_http=stateless, host=host)
     sse = mcp.sse_app(host=host)
     seen = {getattr(r, "path", None) for r in streamable.routes}
-    routes = [*streamable.routes, *(r for r in sse.routes if getattr(r, "path", None) not in seen)]
+    extra = list(getattr(mcp, "extra_routes", []))  # the sign-in pages and authorization server, if on
+    routes = [*extra, *streamable.routes, *(r for r in sse.routes if getattr(r, "path", None) not in seen)]
     # The streamable app's lifespan runs the session manager (without it every /mcp request answers 500);
     # both apps build the same auth middleware from the server's settings.
-    app = Starlette(routes=routes, middleware=streamable.user_middleware, lifespan=streamable.router.lifespan_context)
+    lifespan = streamable.router.lifespan_context
+    if extra:
+        lifespan = _holding_runtime(mcp, lifespan)
+    app = Starlette(routes=routes, middleware=streamable.user_middleware, lifespan=lifespan)
     app.state.in_flight = in_flight = InFlight()
     mcp.middleware.append(in_flight.mcp_middleware)
     app.add_middleware(_CountPosts, in_flight=in_flight)
     return app
+
+
+def _holding_runtime(mcp: MCPServer[Any], inner: Any) -> Any:
+    """The app's lifespan, holding the shared runtime open all along: the sign-in pages answer outside any
+    MCP session, so they cannot rely on one to have opened the store."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[Any]:
+        shared = mcp.shared  # type: ignore[attr-defined]
+        await anyio.to_thread.run_sync(shared.acquire)
+        try:
+            async with inner(app) as state:
+                yield state
+        finally:
+            await anyio.to_thread.run_sync(shared.release)
+
+    return lifespan
 
 
 class InFlight:

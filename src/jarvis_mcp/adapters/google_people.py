@@ -13,7 +13,6 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httplib2
@@ -153,16 +152,3 @@ def authorized_user_info(credentials: Credentials) -> dict[str, object]:
     info = json.loads(credentials.to_json(strip=["token", "expiry"]))
     return {k: v for k, v in info.items() if v is not None}
 
-
-def run_consent(client_secrets: Path) -> dict[str, object]:  # pragma: no cover - needs a browser and Google
-    from google_auth_oauthlib.flow import InstalledAppFlow
-
-    from jarvis_mcp.adapters.google_calendar import SCOPES as CALENDAR_SCOPES
-    from jarvis_mcp.adapters.mail_gmail import READ_SCOPE, SEND_SCOPE
-
-    # One consent for every Google feature: contacts sync, calendar, and mail (send, and read to find a
-    # message already sent after a crash); each adapter checks the scopes it needs were granted.
-    scopes = [*SCOPES, *CALENDAR_SCOPES, SEND_SCOPE, READ_SCOPE]
-    flow = InstalledAppFlow.from_client_secrets_file(str(client_secrets), scopes=scopes)
-    credentials = flow.run_local_server(port=0, open_browser=True, access_type="offline", prompt="consent")
-    return authorized_user_info(credentials)

@@ -10,6 +10,7 @@ Writes come from adapters/mirrored_store.py after the store has committed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import uuid
@@ -30,9 +31,15 @@ DELETE_MAX_IDS = 1000
 QUERY_MAX_TOP_K = 10_000
 
 
-def namespace(user_id: str) -> str:
+def namespace(user_id: str, suffix: str = "") -> str:
     # Only a UUID can name a namespace: no user id can reach another user's vectors by its spelling.
-    return f"user_{uuid.UUID(user_id)}"
+    return f"user_{uuid.UUID(user_id)}{suffix}"
+
+
+def model_suffix(model_id: str, dim: int) -> str:
+    """The namespaces `jarvis-mcp reindex` writes a model's vectors to, beside the old model's ones until the
+    switch records the suffix in the store (meta 'vector_namespace'): `user_{uuid}_m{hash of model}`."""
+    return "_m" + hashlib.sha256(f"{model_id}\t{dim}".encode()).hexdigest()[:12]
 
 
 def metadata_filter(flt: MemoryFilter) -> dict[str, Any] | None:
@@ -75,18 +82,20 @@ def upsert_batches(records: Sequence[dict[str, Any]]) -> Iterator[list[dict[str,
 
 
 class PineconeIndex:
-    def __init__(self, index: Any) -> None:
-        """`index`: a pinecone.Index (or anything with its upsert/query/delete/describe_index_stats)."""
+    def __init__(self, index: Any, *, suffix: str = "") -> None:
+        """`index`: a pinecone.Index (or anything with its upsert/query/delete/describe_index_stats).
+        `suffix`: of every namespace, after a reindex (model_suffix)."""
         self.index = index
+        self.suffix = suffix
 
     @classmethod
     def connect(cls, api_key: str, *, host: str | None = None, index_name: str | None = None,
-                timeout: float = 10.0) -> PineconeIndex:
+                timeout: float = 10.0, suffix: str = "") -> PineconeIndex:
         if host:
-            return cls(Index(host=host, api_key=api_key, timeout=timeout))
+            return cls(Index(host=host, api_key=api_key, timeout=timeout), suffix=suffix)
         if not index_name:
             raise ValueError("a host or an index name is needed")
-        return cls(Pinecone(api_key=api_key, timeout=timeout).index(name=index_name))
+        return cls(Pinecone(api_key=api_key, timeout=timeout).index(name=index_name), suffix=suffix)
 
     def check(self, dim: int) -> None:
         """Refuse an index whose vectors could not be this embedder's (StoreMismatch)."""
@@ -102,24 +111,24 @@ class PineconeIndex:
             return []
         response = self.index.query(
             top_k=min(limit, QUERY_MAX_TOP_K), vector=np.asarray(vector, np.float32).tolist(),
-            namespace=namespace(user_id), filter=metadata_filter(flt),
+            namespace=namespace(user_id, self.suffix), filter=metadata_filter(flt),
             include_values=False, include_metadata=False,
         )
         return [(int(m.id), float(m.score)) for m in response.matches]
 
     def upsert(self, user_id: str, entries: Sequence[IndexEntry]) -> None:
-        ns = namespace(user_id)
+        ns = namespace(user_id, self.suffix)
         for batch in upsert_batches([record(e) for e in entries]):
             self.index.upsert(vectors=batch, namespace=ns)
 
     def delete(self, user_id: str, seqs: Sequence[int]) -> None:
-        ns = namespace(user_id)
+        ns = namespace(user_id, self.suffix)
         ids = [str(s) for s in seqs]
         for start in range(0, len(ids), DELETE_MAX_IDS):
             self.index.delete(ids=ids[start : start + DELETE_MAX_IDS], namespace=ns)
 
     def delete_document(self, user_id: str, document_id: str) -> None:
-        self.index.delete(filter={"document_id": {"$eq": document_id}}, namespace=namespace(user_id))
+        self.index.delete(filter={"document_id": {"$eq": document_id}}, namespace=namespace(user_id, self.suffix))
 
     def close(self) -> None:
         close = getattr(self.index, "close", None)

@@ -17,6 +17,7 @@ import numpy as np
 
 from jarvis_mcp.documents.ingest import (
     EXTENSIONS,
+    Chunk,
     Extracted,
     chunk_blocks,
     detect_type,
@@ -56,6 +57,18 @@ EMBED_BATCH = 64
 # Bidirectional overrides and isolates make "invoice\u202efdp.exe" display as "invoiceexe.pdf".
 _BIDI = set("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _UNSAFE_FILENAME_CHARS = re.compile(r'[<>:"|?*]')
+
+
+def indexed_chunks(extracted: Extracted) -> list[Chunk]:
+    """The passages a document is indexed as (its first MAX_INDEXED_CHARS): add_document, and `jarvis-mcp
+    reindex` when it embeds them again with another model."""
+    blocks, total = [], 0
+    for block in extracted.blocks:
+        total += len(block.text)
+        if total > MAX_INDEXED_CHARS:
+            break
+        blocks.append(block)
+    return chunk_blocks(blocks)
 
 
 def document_uri(document_id: str) -> str:
@@ -239,13 +252,7 @@ class DocumentService:
                                        f"({used} used); delete documents you no longer need")
 
     def _index(self, rec: DocumentRecord, extracted: Extracted) -> DocumentRecord:
-        blocks, total = [], 0
-        for block in extracted.blocks:
-            total += len(block.text)
-            if total > MAX_INDEXED_CHARS:
-                break
-            blocks.append(block)
-        chunks = chunk_blocks(blocks)
+        chunks = indexed_chunks(extracted)
         items = [
             NewMemory(
                 kind="document", text=c.text, tags=rec.tags, position=i, document_id=rec.id,

@@ -59,10 +59,12 @@ class MemoryHit(BaseModel):
     tags: list[str]
     occurred_at: datetime | None = None
     created_at: datetime
-    score: float = Field(description="Relevance: cosine similarity plus weighted keyword evidence; higher is better.")
+    score: float = Field(description="Relevance: cosine similarity plus weighted keyword evidence (plus a boost "
+                                     "inside the time the query names); higher is better.")
     similarity: float | None = Field(None, description="Cosine similarity to the query.")
     vector_rank: int | None = None
     keyword_rank: int | None = None
+    in_time_window: bool | None = Field(None, description="True when it falls in the time the query names.")
     conversation_id: str | None = None
     role: str | None = None
     uri: str
@@ -71,9 +73,21 @@ class MemoryHit(BaseModel):
     document_uri: str | None = Field(None, description="For a document passage: the document's resource URI.")
 
 
+class TimeRange(BaseModel):
+    start: datetime
+    end: datetime = Field(description="Exclusive.")
+    phrase: str = Field(description="The words of the query that name it, folded.")
+
+
 class SearchResult(BaseModel):
     query: str
-    hits: list[MemoryHit]
+    hits: list[MemoryHit] = Field(description="Only memories that pass the relevance floor: none when nothing "
+                                              "stored is relevant.")
+    time_window: TimeRange | None = Field(
+        None, description="The time the query names (\"last June\", \"hace dos semanas\"): memories inside it "
+                          "rank higher; it does not filter (since/until do).")
+    relevance_floor: float | None = Field(
+        None, description="The cosine similarity a hit needs unless it is a strong keyword match.")
     notice: str = DATA_NOTICE
 
 

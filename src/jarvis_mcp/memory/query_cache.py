@@ -42,10 +42,12 @@ class QueryCache:
         self.cache.set(self.user_id, key, vector.tobytes(), self.embedding_ttl)
         return vector
 
-    def search_key(self, index_version: int, query: str, top_k: int, flt: MemoryFilter) -> str | None:
+    def search_key(self, index_version: int, query: str, top_k: int, flt: MemoryFilter,
+                   window: tuple[float, float] | None = None) -> str | None:
+        """`window`: the time the query names ("yesterday"), which moves with the clock."""
         if self.search_ttl <= 0:
             return None
-        spec = [index_version, self.embedder.model_id, query, top_k, flt.kinds, flt.tags, flt.since, flt.until]
+        spec = [index_version, self.embedder.model_id, query, top_k, flt.kinds, flt.tags, flt.since, flt.until, window]
         return "search:" + content_hash(json.dumps(spec))
 
     def get_search(self, key: str | None) -> SearchResult | None:

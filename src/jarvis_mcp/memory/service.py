@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-import math
-import re
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -17,41 +15,29 @@ from pydantic import BaseModel, Field
 from jarvis_mcp.account.ports import ConversationRecord
 from jarvis_mcp.actions.service import ActionRequest, ExecutionResult
 from jarvis_mcp.errors import InvalidInput, NotFound
+from jarvis_mcp.memory.context import CONTEXTUAL_TURNS, turn_in_context
 from jarvis_mcp.memory.models import (
-    ALL_KINDS,
     WRITABLE_KINDS,
     ConversationLogged,
     ForgetResult,
     Memory,
-    MemoryHit,
     RememberResult,
-    SearchResult,
     SimilarMemory,
 )
-from jarvis_mcp.memory.ports import MemoryFilter, MemoryRecord, MemoryStore, NewMemory, VectorIndex
+from jarvis_mcp.memory.ports import MemoryFilter, MemoryStore, NewMemory, VectorIndex
 from jarvis_mcp.memory.query_cache import QueryCache
+from jarvis_mcp.memory.ranking import KEYWORD_WEIGHT  # noqa: F401 - re-exported: the eval reads it here
+from jarvis_mcp.memory.search import MAX_TOP_K, MemorySearch, memory_uri, to_memory  # noqa: F401
 from jarvis_mcp.ports import Embedder
-from jarvis_mcp.text import (
-    clean_tags,
-    clean_text,
-    content_hash,
-    fold,
-    from_epoch,
-    keyword_terms,
-    to_epoch,
-)
+from jarvis_mcp.text import clean_tags, clean_text, content_hash, fold, to_epoch
 
 log = logging.getLogger(__name__)
 
 MAX_MEMORY_CHARS = 10_000
-MAX_TOP_K = 50
 MAX_TURNS = 500
-#: How much keyword evidence adds to cosine similarity. Measured on the labelled set (tools/retrieval_eval.py):
-#: every value from 0.1 to 0.5 gave hybrid the best recall@5; plain reciprocal rank fusion did worse than
-#: vectors alone, because on paraphrased questions the keyword list is mostly noise yet weighs as much.
-KEYWORD_WEIGHT = 0.2
-EVIDENCE_POOL = 20
-_WORDS = re.compile(r"\w+")
+#: Cosine similarity from which a new memory is reported as a near-duplicate of a stored one, for an
+#: embedder that does not give its own `duplicate_threshold` (all-MiniLM-L6-v2's figure).
+NEAR_DUPLICATE = 0.92
 
 
 #: Forgetting more memories than this at once is a bulk deletion: it waits for the user's confirmation.
@@ -94,28 +80,22 @@ class MemoryInput:
     occurred_at: datetime | None = None
 
 
-def memory_uri(memory_id: str) -> str:
-    return f"jarvis://me/memories/{memory_id}"
-
-
-def to_memory(rec: MemoryRecord) -> Memory:
-    return Memory(
-        id=rec.id, kind=rec.kind, text=rec.text, tags=list(rec.tags),  # type: ignore[arg-type]
-        occurred_at=from_epoch(rec.occurred_at), created_at=from_epoch(rec.created_at),
-        conversation_id=rec.conversation_id, role=rec.role, uri=memory_uri(rec.id),
-    )
-
-
-class MemoryService:
+class MemoryService(MemorySearch):
     def __init__(self, user_id: str, store: MemoryStore, index: VectorIndex, embedder: Embedder,
-                 *, timezone: str | None, near_duplicate: float, cache: QueryCache | None = None) -> None:
+                 *, timezone: str | None, near_duplicate: float | None = None, cache: QueryCache | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
         self.user_id = user_id
         self.cache = cache
         self.store = store
         self.index = index
         self.embedder = embedder
         self.timezone = timezone
-        self.near_duplicate = near_duplicate
+        # A threshold set in the settings wins; else the model's own (cosine scales differ by model, and a
+        # multilingual one must see a Spanish paraphrase of an English memory as the same), else MiniLM's.
+        self.near_duplicate = near_duplicate if near_duplicate is not None else float(
+            getattr(embedder, "duplicate_threshold", NEAR_DUPLICATE))
+        # "Yesterday" in a question is read against this clock (the evaluation sets its own).
+        self.clock = clock or (lambda: datetime.now(UTC))
 
     # -- writing --------------------------------------------------------------------------------
 
@@ -137,12 +117,14 @@ class MemoryService:
             ))
         return self._write(items)
 
-    def _write(self, items: list[NewMemory]) -> list[RememberResult]:
+    def _write(self, items: list[NewMemory], embed_as: dict[str, str] | None = None) -> list[RememberResult]:
+        """`embed_as`: content hash -> the text to embed instead of the stored one (a turn in its context)."""
         existing = self.store.memories_by_hash(self.user_id, [it.content_hash for it in items])
         fresh = [it for it in items if it.content_hash not in existing]
         # Only new text is embedded: re-importing the same memories costs a hash lookup, not a model run.
         unique = list({it.content_hash: it for it in fresh}.values())
-        vectors = self.embedder.embed([it.text for it in unique]) if unique else None
+        embed_as = embed_as or {}
+        vectors = self.embedder.embed([embed_as.get(it.content_hash, it.text) for it in unique]) if unique else None
         similar: dict[str, list[SimilarMemory]] = {}
         if len(unique) == 1 and vectors is not None:
             similar[unique[0].content_hash] = self._near_duplicates(vectors[0])
@@ -200,7 +182,9 @@ class MemoryService:
             ))
         started = min((it.occurred_at for it in items if it.occurred_at is not None), default=time.time())
         self.store.add_conversation(self.user_id, ConversationRecord(conversation_id, title, started, len(items)))
-        results = self._write(items)
+        embed_as = {it.content_hash: turn_in_context(it, items[i - 1] if i else None, self.timezone)
+                    for i, it in enumerate(items)} if CONTEXTUAL_TURNS else None
+        results = self._write(items, embed_as)
         return ConversationLogged(
             conversation_id=conversation_id, turns_stored=len(results), memory_ids=[r.memory.id for r in results]
         )
@@ -227,86 +211,3 @@ class MemoryService:
         if not found:
             raise NotFound("memory", memory_id)
         return to_memory(found[0])
-
-    def search(self, query: str, top_k: int = 5, kinds: list[str] | None = None, tags: list[str] | None = None,
-               since: datetime | None = None, until: datetime | None = None) -> SearchResult:
-        query = clean_text("query", query, 2_000)
-        if not 1 <= top_k <= MAX_TOP_K:
-            raise InvalidInput("top_k", f"must be between 1 and {MAX_TOP_K}")
-        if kinds:
-            bad = [k for k in kinds if k not in ALL_KINDS]
-            if bad:
-                raise InvalidInput("kinds", f"unknown kind {bad[0]!r}; use {', '.join(ALL_KINDS)}")
-        flt = MemoryFilter(
-            kinds=tuple(dict.fromkeys(kinds)) if kinds else None,
-            tags=clean_tags("tags", tags) or None,
-            since=to_epoch(since, self.timezone),
-            until=to_epoch(until, self.timezone),
-        )
-        if flt.since is not None and flt.until is not None and flt.since > flt.until:
-            raise InvalidInput("since", "must not be later than until")
-        # The version is read before ranking: a write landing meanwhile moves it on, never under a stale result.
-        key = None
-        if self.cache is not None:
-            key = self.cache.search_key(self.store.index_version(self.user_id), query, top_k, flt)
-            if (cached := self.cache.get_search(key)) is not None:
-                return cached
-        pool = max(50, top_k * 5)
-        vector = self._query_vector(query)
-        by_vector = self.index.search(self.user_id, vector, flt, pool)
-        terms = keyword_terms(query)
-        by_keyword = self.store.keyword_search(self.user_id, terms, flt, pool)
-        sims = dict(by_vector)
-        # Keyword evidence for the best keyword hits only: bm25 already puts rare-word matches first, and
-        # reading every candidate's text would cost more than the rest of the search.
-        records = {r.seq: r for r in self.store.memories_by_seq(self.user_id, by_keyword[:EVIDENCE_POOL])}
-        evidence = self._keyword_evidence(terms, records.values()) if records else {}
-        scores = {seq: sims.get(seq, 0.0) + KEYWORD_WEIGHT * evidence.get(seq, 0.0) for seq in {*sims, *records}}
-        best = sorted(scores, key=scores.__getitem__, reverse=True)[:top_k]
-        missing = [seq for seq in best if seq not in records]
-        records.update({r.seq: r for r in self.store.memories_by_seq(self.user_id, missing)})
-        vrank = {seq: i + 1 for i, (seq, _) in enumerate(by_vector)}
-        krank = {seq: i + 1 for i, seq in enumerate(by_keyword)}
-        hits = []
-        for seq in best:
-            rec = records.get(seq)
-            if rec is None:  # deleted between ranking and fetching
-                continue
-            m = to_memory(rec)
-            hits.append(MemoryHit(
-                id=m.id, kind=m.kind, text=m.text, tags=m.tags, occurred_at=m.occurred_at, created_at=m.created_at,
-                score=round(scores[seq], 6), similarity=round(sims[seq], 4) if seq in sims else None,
-                vector_rank=vrank.get(seq), keyword_rank=krank.get(seq),
-                conversation_id=m.conversation_id, role=m.role, uri=m.uri,
-                document_id=rec.document_id, document_title=rec.document_title,
-                document_uri=f"jarvis://me/documents/{rec.document_id}" if rec.document_id else None,
-            ))
-        result = SearchResult(query=query, hits=hits)
-        if self.cache is not None:
-            self.cache.put_search(key, result)
-        return result
-
-    def _keyword_evidence(self, terms: list[str], records: Iterable[MemoryRecord]) -> dict[int, float]:
-        """The share of the query's words a memory contains, each word weighted by its rarity (IDF): a
-        memory holding the one rare name in the question scores high, one sharing only common words low."""
-        total, df = self.store.keyword_stats(self.user_id, terms)
-        idf = {t: max(0.0, math.log((total + 1) / (df.get(t, 0) + 0.5))) for t in terms}
-        mass = sum(idf.values())
-        if mass <= 0:
-            return {}
-        return {r.seq: sum(idf[t] for t in set(_WORDS.findall(fold(r.text))) & idf.keys()) / mass for r in records}
-
-    def _query_vector(self, query: str):  # noqa: ANN202 - numpy row
-        return self.cache.query_vector(query) if self.cache is not None else self.embedder.embed([query])[0]
-
-    def search_mode(self, query: str, top_k: int, mode: str) -> list[str]:
-        """Ids ranked by one retriever alone; the retrieval-quality benchmark compares the modes."""
-        flt = MemoryFilter()
-        if mode == "vector":
-            seqs = [s for s, _ in self.index.search(self.user_id, self._query_vector(query), flt, top_k)]
-        elif mode == "keyword":
-            seqs = self.store.keyword_search(self.user_id, keyword_terms(query), flt, top_k)
-        else:
-            return [h.id for h in self.search(query, top_k).hits]
-        recs = {r.seq: r.id for r in self.store.memories_by_seq(self.user_id, seqs)}
-        return [recs[s] for s in seqs if s in recs]

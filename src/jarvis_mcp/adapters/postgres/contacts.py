@@ -38,6 +38,7 @@ def _record(row: Sequence[Any]) -> ContactRecord:
 
 class ContactTables:
     db: Database
+    _check_model: Any  # ModelGuard (postgres/reindex.py): refuses once a reindex moved the model
 
     @cached_property
     def contact_indexes(self) -> ContactIndexCache:
@@ -141,6 +142,7 @@ class ContactTables:
 
     def _load_contact_index(self, user_id: str) -> ContactIndex:
         with self.db.read(user_id) as conn:
+            self._check_model(conn)  # notes vectors of another model (after a reindex) cannot be searched
             # One statement, one snapshot: the version and the rows agree.
             rows = conn.execute(
                 "SELECT v.version, " + ", ".join(f"c.{c.strip()}" for c in _COLUMNS.split(",")) + ", c.notes_vector "
@@ -169,6 +171,7 @@ class ContactTables:
         vectors: list[np.ndarray | None] = []
         with self.db.session(user_id) as conn:
             old = _lock_version(conn, user_id)
+            self._check_model(conn)
             for w in writes:
                 vec = w.notes_vector.astype(np.float32).tobytes() if w.notes_vector is not None else None
                 values = (w.name, fold(w.name), list(w.emails), list(w.phones), w.company, w.role, list(w.tags),

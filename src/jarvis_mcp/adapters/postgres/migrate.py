@@ -58,6 +58,7 @@ class MigrateReport:
     applied: list[str] = field(default_factory=list)
     pgvector: bool = False
     backfilled: int = 0
+    keywords_rebuilt: int = 0
     app_role: str | None = None
     app_role_created: bool = False
 
@@ -86,7 +87,31 @@ def migrate(url: str, *, app_role: str | None = None) -> MigrateReport:
             conn.execute("SELECT jarvis.grant_app(%s)", (app_role,))
     if report.pgvector:
         report.backfilled = _backfill_vectors(url)
+    report.keywords_rebuilt = _rebuild_keywords(url)
     return report
+
+
+def _rebuild_keywords(url: str) -> int:
+    """Rewrite tsv for rows indexed with an older keyword form (migration 0011); resumable, in batches."""
+    from jarvis_mcp.memory import keywords  # the stemmers load only when a migration needs them
+
+    total = 0
+    with psycopg.connect(url) as conn:
+        while True:
+            rows = conn.execute(
+                "SELECT seq, text FROM jarvis.memories WHERE keyword_form < %s ORDER BY seq LIMIT %s",
+                (keywords.FORM, _BACKFILL_BATCH),
+            ).fetchall()
+            if not rows:
+                break
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "UPDATE jarvis.memories SET tsv = to_tsvector('simple', %s), keyword_form = %s WHERE seq = %s",
+                    [(" ".join(keywords.index_terms(text)), keywords.FORM, seq) for seq, text in rows],
+                )
+            conn.commit()
+            total += len(rows)
+    return total
 
 
 def _ensure_app_role(conn: psycopg.Connection, name: str) -> bool:

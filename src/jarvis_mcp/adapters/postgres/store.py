@@ -18,6 +18,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from jarvis_mcp.account.ports import ActionRecord, ConversationRecord, UserRecord
+from jarvis_mcp.adapters.postgres.auth import AuthTables
 from jarvis_mcp.adapters.postgres.calendar import CalendarTables
 from jarvis_mcp.adapters.postgres.calls import CallTables
 from jarvis_mcp.adapters.postgres.contacts import ContactTables
@@ -26,10 +27,10 @@ from jarvis_mcp.adapters.postgres.documents import DocumentTables
 from jarvis_mcp.adapters.postgres.limits import LimitTables
 from jarvis_mcp.adapters.postgres.migrate import vector_literal
 from jarvis_mcp.adapters.postgres.outbox import OutboxTables
+from jarvis_mcp.adapters.postgres.reindex import ModelGuard
 from jarvis_mcp.adapters.vector_cache import KIND_CODE, UserMatrix, VectorCache
-from jarvis_mcp.errors import StoreMismatch
+from jarvis_mcp.memory import keywords
 from jarvis_mcp.memory.ports import MemoryFilter, MemoryRecord, NewMemory
-from jarvis_mcp.text import fold
 
 MEMORY_COLUMNS = (
     "m.seq, m.id::text, m.kind, m.text, m.tags, m.occurred_at, m.created_at, m.conversation_id::text, m.role, "
@@ -77,8 +78,24 @@ def filter_sql(flt: MemoryFilter, alias: str = "m") -> tuple[str, list[object]]:
     return "".join(" AND " + w for w in where), params
 
 
+def keyword_text(text: str) -> str:
+    """What the tsv column indexes ('simple' config): the text's stems (memory/keywords.py), as on SQLite."""
+    return " ".join(keywords.index_terms(text))
+
+
+def _stem_groups(terms: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    groups = {t: keywords.term_stems(t) for t in dict.fromkeys(terms)}
+    return {t: g for t, g in groups.items() if g}
+
+
+def _any_stem(group: Sequence[str]) -> str:
+    """A tsquery matching any of a term's stems (one parameter each)."""
+    return "(" + " || ".join("plainto_tsquery('simple', %s)" for _ in group) + ")"
+
+
 @retry_reads
-class PostgresStore(DocumentTables, ContactTables, LimitTables, OutboxTables, CalendarTables, CallTables):
+class PostgresStore(DocumentTables, ContactTables, LimitTables, OutboxTables, CalendarTables, CallTables, ModelGuard,
+                    AuthTables):
     def __init__(self, db: Database, *, vector_cache_bytes: int = 2 << 30, vector_schema: str | None = None) -> None:
         self.db = db
         self.cache = VectorCache(vector_cache_bytes)
@@ -89,20 +106,6 @@ class PostgresStore(DocumentTables, ContactTables, LimitTables, OutboxTables, Ca
 
     def close(self) -> None:
         self.db.close()
-
-    # -- embedding model guard ------------------------------------------------------------------
-
-    def ensure_embedding_model(self, model_id: str, dim: int) -> None:
-        with self.db.anonymous() as conn:
-            conn.execute(
-                "INSERT INTO jarvis.meta VALUES ('embedding_model', %s), ('embedding_dim', %s) ON CONFLICT DO NOTHING",
-                (model_id, str(dim)),
-            )
-            meta = dict(conn.execute(
-                "SELECT key, value FROM jarvis.meta WHERE key IN ('embedding_model', 'embedding_dim')").fetchall())
-        if meta.get("embedding_model") != model_id or meta.get("embedding_dim") != str(dim):
-            raise StoreMismatch.embedding_model(f"the database {self.db.where}", meta, model_id, dim, "a new database")
-        self.dim = dim
 
     # -- users and identities -------------------------------------------------------------------
 
@@ -138,8 +141,8 @@ class PostgresStore(DocumentTables, ContactTables, LimitTables, OutboxTables, Ca
         """Insert in one transaction; an item whose hash the user already has returns the stored record."""
         now = time.time()
         columns = ("id, user_id, kind, text, tags, content_hash, occurred_at, created_at, ts, conversation_id, role, "
-                   "position, document_id, tsv, embedding")
-        values = "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, to_tsvector('simple', %s), %s"
+                   "position, document_id, tsv, keyword_form, embedding")
+        values = "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, to_tsvector('simple', %s), %s, %s"
         if self.vector_schema:
             columns += ", embedding_vec"
             values += f', %s::"{self.vector_schema}".vector'
@@ -151,7 +154,7 @@ class PostgresStore(DocumentTables, ContactTables, LimitTables, OutboxTables, Ca
             row: tuple[object, ...] = (
                 str(uuid.uuid4()), user_id, item.kind, item.text, list(item.tags), item.content_hash, item.occurred_at,
                 now, item.occurred_at if item.occurred_at is not None else now, item.conversation_id, item.role,
-                item.position, item.document_id, fold(item.text), vec.tobytes(),
+                item.position, item.document_id, keyword_text(item.text), keywords.FORM, vec.tobytes(),
             )
             params.append((*row, vector_literal(vec)) if self.vector_schema else row)
         out: list[MemoryRecord | None] = []
@@ -159,6 +162,7 @@ class PostgresStore(DocumentTables, ContactTables, LimitTables, OutboxTables, Ca
             # The user's row lock orders this user's writers: seqs reach each user in increasing order
             # (the vector cache relies on it) and index_version moves by exactly one per write.
             old_version = self._lock_user(conn, user_id)
+            self._check_model(conn)
             with conn.cursor() as cur:
                 cur.executemany(insert, params, returning=True)
                 for item in items:
@@ -251,6 +255,7 @@ class PostgresStore(DocumentTables, ContactTables, LimitTables, OutboxTables, Ca
             return []
         with self.db.session(user_id) as conn:
             old_version = self._lock_user(conn, user_id)
+            self._check_model(conn)
             rows = conn.execute(
                 "DELETE FROM jarvis.memories WHERE user_id = %s AND id = ANY(%s::uuid[]) RETURNING seq, id::text",
                 (user_id, wanted),
@@ -265,40 +270,39 @@ class PostgresStore(DocumentTables, ContactTables, LimitTables, OutboxTables, Ca
         return [str(r[1]) for r in rows]
 
     def keyword_stats(self, user_id: str, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
-        # Per-user document frequencies; one scalar subquery per word so each can use the GIN index.
-        terms = [t for t in dict.fromkeys(fold(t) for t in terms) if t]
-        if not terms:
+        # Per-user document frequencies; one scalar subquery per term so each can use the GIN index.
+        groups = _stem_groups(terms)
+        if not groups:
             return 0, {}
-        counts = ", ".join(
-            "(SELECT count(*) FROM jarvis.memories WHERE user_id = %s AND tsv @@ plainto_tsquery('simple', %s))"
-            for _ in terms
-        )
+        counts = ", ".join(f"(SELECT count(*) FROM jarvis.memories WHERE user_id = %s AND tsv @@ {_any_stem(g)})"
+                           for g in groups.values())
         params: list[object] = [user_id]
-        for t in terms:
-            params += [user_id, t]
+        for group in groups.values():
+            params += [user_id, *group]
         with self.db.read(user_id) as conn:
             row = conn.execute(
                 f"SELECT (SELECT count(*) FROM jarvis.memories WHERE user_id = %s), {counts}", params
             ).fetchone()
-        return int(row[0]), {t: int(c) for t, c in zip(terms, row[1:], strict=True)}
+        return int(row[0]), {t: int(c) for t, c in zip(groups, row[1:], strict=True)}
 
     def keyword_search(self, user_id: str, terms: Sequence[str], flt: MemoryFilter, limit: int) -> list[int]:
-        terms = [t for t in dict.fromkeys(fold(t) for t in terms) if t]
-        if not terms:
+        groups = _stem_groups(terms)
+        if not groups:
             return []
-        names = [f"q{i}" for i in range(len(terms))]
-        queries = ", ".join(f"plainto_tsquery('simple', %s) AS {n}" for n in names)
+        names = [f"q{i}" for i in range(len(groups))]
+        queries = ", ".join(f"{_any_stem(g)} AS {n}" for g, n in zip(groups.values(), names, strict=True))
         any_term = " || ".join(f"t.{n}" for n in names)
         # No IDF in Postgres ranking: rank first by how many distinct terms a row has, so "café josé"
         # prefers the row with both over one repeating "café", then by cover density.
         coverage = " + ".join(f"(m.tsv @@ t.{n})::int" for n in names)
         where, params = filter_sql(flt)
+        stems = [s for g in groups.values() for s in g]
         with self.db.read(user_id) as conn:
             rows = conn.execute(
                 f"SELECT m.seq FROM jarvis.memories m, (SELECT {queries}) t "
                 f"WHERE m.user_id = %s AND m.tsv @@ ({any_term}){where} "
                 f"ORDER BY {coverage} DESC, ts_rank_cd(m.tsv, {any_term}, 1) DESC, m.seq DESC LIMIT %s",
-                (*terms, user_id, *params, limit),
+                (*stems, user_id, *params, limit),
             ).fetchall()
         return [int(r[0]) for r in rows]
 
@@ -319,6 +323,7 @@ class PostgresStore(DocumentTables, ContactTables, LimitTables, OutboxTables, Ca
 
     def _load(self, user_id: str) -> UserMatrix:
         with self.db.read(user_id) as conn:
+            self._check_model(conn)
             # One statement, one snapshot: the version and the rows agree.
             rows = conn.execute(
                 "SELECT u.index_version, m.seq, m.kind, m.ts, m.embedding FROM jarvis.users u "

@@ -42,6 +42,7 @@ def _record(row: Sequence[Any]) -> ContactRecord:
 
 class ContactTables:
     db: Database
+    _check_model: Any  # ReindexTables (sqlite/reindex.py): refuses once a reindex moved the model
 
     @cached_property
     def contact_indexes(self) -> ContactIndexCache:
@@ -147,6 +148,7 @@ class ContactTables:
         conn = self.db.conn
         conn.execute("BEGIN")  # one snapshot: version and rows agree
         try:
+            self._check_model(conn)  # notes vectors of another model (after a reindex) cannot be searched
             version = _version(conn, user_id)
             rows = conn.execute(f"SELECT {_COLUMNS}, notes_vector FROM contacts WHERE user_id = ? ORDER BY seq",
                                 (user_id,)).fetchall()
@@ -170,6 +172,7 @@ class ContactTables:
         out: list[ContactRecord] = []
         vectors: list[np.ndarray | None] = []
         with self.db.transaction() as conn:
+            self._check_model(conn)
             old = _version(conn, user_id)
             for w in writes:
                 vec = w.notes_vector.astype(np.float32).tobytes() if w.notes_vector is not None else None

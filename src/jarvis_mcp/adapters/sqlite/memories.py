@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 import uuid
 from collections.abc import Sequence
@@ -14,10 +13,11 @@ from typing import TYPE_CHECKING, Any
 import apsw
 import numpy as np
 
+from jarvis_mcp.adapters.sqlite.reindex import LEGACY_TABLE, vec_table_sql
 from jarvis_mcp.adapters.vector_cache import KIND_CODE, UserMatrix, VectorCache
 from jarvis_mcp.errors import StoreMismatch
+from jarvis_mcp.memory import keywords
 from jarvis_mcp.memory.ports import MemoryFilter, MemoryRecord, NewMemory
-from jarvis_mcp.text import fold
 
 if TYPE_CHECKING:
     from jarvis_mcp.adapters.sqlite.database import Database
@@ -28,8 +28,8 @@ _MEMORY_COLUMNS = (
     "(SELECT d.title FROM documents d WHERE d.user_id = memories.user_id AND d.id = memories.document_id)"
 )
 
-_FTS_WORD = re.compile(r"[^\W_]+")  # unicode61 splits on "_", so it must not hide inside a glued term
-_FTS_LAYOUT = "owner-prefixed-terms"
+# Owner-prefixed stems (memory/keywords.py); a new keyword form changes the layout and rebuilds the index.
+_FTS_LAYOUT = f"owner-prefixed-stems-{keywords.FORM}"
 
 
 def _owner_token(user_id: str) -> str:
@@ -38,14 +38,15 @@ def _owner_token(user_id: str) -> str:
 
 
 def _owned_terms(owner: str, text: str) -> str:
-    """What memories_fts indexes and matches: each folded word glued to its owner's token ('u...birthday').
+    """What memories_fts indexes: each word's stems (memory/keywords.py) glued to its owner's token
+    ('u...birthday'). Stems are letters and digits only (unicode61 splits on anything else).
 
     A term's doclist then holds one user's rows, so a query needs no AND with a per-user token, and
     bm25's document counts (FTS5 scans every phrase's whole doclist for them, on every query) cover that
     user's rows instead of everyone's: at 100k memories among 1.1M, ~8 ms -> ~2 ms per query (see
     tools/bench_memory.py). It also keeps other users' words out of this user's ranking.
     """
-    return " ".join(owner + w for w in _FTS_WORD.findall(fold(text)))
+    return " ".join(owner + stem for stem in keywords.index_terms(text))
 
 
 def _marks(n: int) -> str:
@@ -67,9 +68,15 @@ class MemoryTables:
     cache: VectorCache
     dim: int | None
     _counts: dict[str, tuple[int, int]]  # user -> (index_version, memories): IDF's N, kept per version
+    model_id: str | None
+    vec_table: str
+
+    if TYPE_CHECKING:  # provided by ReindexTables (sqlite/reindex.py)
+        def _check_model(self, conn: apsw.Connection) -> None: ...
 
     def _reindex_keywords(self) -> None:
-        """Once per store written before owner-prefixed terms: rebuild memories_fts (contentless) from memories."""
+        """Once per keyword layout (migration 0011 clears the mark, a new keywords.FORM changes it): rebuild
+        memories_fts (contentless) from memories, so rows written before stemming are found by stems too."""
         check = "SELECT 1 FROM meta WHERE key = 'fts_layout' AND value = ?"
         if self.db.conn.execute(check, (_FTS_LAYOUT,)).fetchone():
             return
@@ -88,17 +95,16 @@ class MemoryTables:
 
     def ensure_embedding_model(self, model_id: str, dim: int) -> None:
         with self.db.transaction() as conn:
-            meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('embedding_model', 'embedding_dim')"))
+            meta = dict(conn.execute(
+                "SELECT key, value FROM meta WHERE key IN ('embedding_model', 'embedding_dim', 'vector_table')"))
             if not meta:
                 conn.execute("INSERT INTO meta VALUES ('embedding_model', ?), ('embedding_dim', ?)", (model_id, str(dim)))
-                # A small chunk_size: vec0 preallocates a chunk per partition (user), 1024 wastes ~1.5 MB each.
-                conn.execute(
-                    f"CREATE VIRTUAL TABLE memories_vec USING vec0(user_id text partition key, "
-                    f"embedding float[{dim}] distance_metric=cosine, chunk_size=64)"
-                )
+                conn.execute(vec_table_sql(LEGACY_TABLE, dim))
             elif meta.get("embedding_model") != model_id or meta.get("embedding_dim") != str(dim):
                 raise StoreMismatch.embedding_model(str(self.db.path), meta, model_id, dim, "a new JARVIS_HOME")
         self.dim = dim
+        self.model_id = model_id
+        self.vec_table = meta.get("vector_table", LEGACY_TABLE)  # moved by `jarvis-mcp reindex` (sqlite/reindex.py)
 
     # -- memories -------------------------------------------------------------------------------
 
@@ -110,6 +116,7 @@ class MemoryTables:
         new_rows: list[int] = []
         owner = _owner_token(user_id)
         with self.db.transaction() as conn:
+            self._check_model(conn)
             old_version = self._version(conn, user_id)
             for i, item in enumerate(items):
                 row = conn.execute(
@@ -136,7 +143,7 @@ class MemoryTables:
                     (seq, _owned_terms(owner, item.text)),
                 )
                 conn.execute(
-                    "INSERT INTO memories_vec (rowid, user_id, embedding) VALUES (?, ?, ?)",
+                    f"INSERT INTO {self.vec_table} (rowid, user_id, embedding) VALUES (?, ?, ?)",
                     (seq, user_id, vectors[i].astype(np.float32).tobytes()),
                 )
                 out.append(MemoryRecord(seq, mid, item.kind, item.text, item.tags, item.occurred_at, now,
@@ -205,9 +212,10 @@ class MemoryTables:
             if not rows:
                 return []
             seqs = [int(r[0]) for r in rows]
+            self._check_model(conn)
             old_version = self._version(conn, user_id)
             conn.executemany("DELETE FROM memories_fts WHERE rowid = ?", [(s,) for s in seqs])
-            conn.executemany("DELETE FROM memories_vec WHERE rowid = ? AND user_id = ?", [(s, user_id) for s in seqs])
+            conn.executemany(f"DELETE FROM {self.vec_table} WHERE rowid = ? AND user_id = ?", [(s, user_id) for s in seqs])
             conn.execute(f"DELETE FROM memories WHERE user_id = ? AND seq IN ({_marks(len(seqs))})", (user_id, *seqs))
             self._bump(conn, user_id, old_version)
         matrix = self.cache.advance(user_id, old_version, old_version + 1)
@@ -218,9 +226,11 @@ class MemoryTables:
 
     def keyword_stats(self, user_id: str, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
         # Terms are indexed glued to their owner's token, so the vocabulary's document counts are this
-        # user's own: one lookup per word, and nobody else's words weigh in.
+        # user's own: one lookup per stem, and nobody else's words weigh in. A term with two stems counts
+        # as its more frequent one (a lower bound of the memories holding either: close, and one lookup).
         owner = _owner_token(user_id)
-        owned = {owner + w: w for t in terms for w in _FTS_WORD.findall(fold(t))}
+        stems = {t: [owner + s for s in keywords.term_stems(t)] for t in terms}
+        owned = {o for group in stems.values() for o in group}
         if not owned:
             return 0, {}
         conn = self.db.conn
@@ -230,17 +240,18 @@ class MemoryTables:
             count = int(conn.execute("SELECT count(*) FROM memories WHERE user_id = ?", (user_id,)).fetchone()[0])
             cached = self._counts[user_id] = (version, count)
         rows = conn.execute(f"SELECT term, doc FROM memories_fts_vocab WHERE term IN ({_marks(len(owned))})", tuple(owned))
-        return cached[1], {owned[str(t)]: int(d) for t, d in rows}
+        df = {str(t): int(d) for t, d in rows}
+        return cached[1], {t: max((df.get(o, 0) for o in group), default=0) for t, group in stems.items() if group}
 
     def keyword_search(self, user_id: str, terms: Sequence[str], flt: MemoryFilter, limit: int) -> list[int]:
         if not terms:
             return []
         owner = _owner_token(user_id)
-        # Only letters, digits and spaces come out of _owned_terms, so the quoting cannot be broken.
-        phrases = [p for p in (_owned_terms(owner, t) for t in terms) if p]
-        if not phrases:
+        # Stems are letters and digits only, so the quoting cannot be broken.
+        owned = dict.fromkeys(owner + s for t in terms for s in keywords.term_stems(t))
+        if not owned:
             return []
-        match = " OR ".join(f'"{p}"' for p in phrases)
+        match = " OR ".join(f'"{o}"' for o in owned)
         sql = ["SELECT f.rowid FROM memories_fts f"]
         where = ["memories_fts MATCH ?"]
         params: list[object] = [match]
@@ -287,6 +298,7 @@ class MemoryTables:
         conn = self.db.conn
         conn.execute("BEGIN")  # one snapshot: version and rows agree
         try:
+            self._check_model(conn)
             version = self._version(conn, user_id) or 0
             meta = conn.execute(
                 "SELECT seq, kind, ts FROM memories WHERE user_id = ? ORDER BY seq", (user_id,)
@@ -316,8 +328,8 @@ class MemoryTables:
         dim = self.dim or 0
         try:
             chunks = conn.execute(
-                "SELECT c.size, c.validity, c.rowids, v.vectors FROM memories_vec_chunks c "
-                "JOIN memories_vec_vector_chunks00 v ON v.rowid = c.chunk_id WHERE c.partition00 = ?",
+                f"SELECT c.size, c.validity, c.rowids, v.vectors FROM {self.vec_table}_chunks c "
+                f"JOIN {self.vec_table}_vector_chunks00 v ON v.rowid = c.chunk_id WHERE c.partition00 = ?",
                 (user_id,),
             ).fetchall()
             ids, vecs = [], []
@@ -329,7 +341,7 @@ class MemoryTables:
                 return np.concatenate(ids), np.concatenate(vecs)
         except (apsw.SQLError, ValueError):
             log.warning("unexpected sqlite-vec layout; reading vectors row by row")
-        rows = conn.execute("SELECT rowid, embedding FROM memories_vec WHERE user_id = ?", (user_id,)).fetchall()
+        rows = conn.execute(f"SELECT rowid, embedding FROM {self.vec_table} WHERE user_id = ?", (user_id,)).fetchall()
         ids_slow = np.fromiter((r[0] for r in rows), np.int64, len(rows))
         return ids_slow, np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), dim)
 

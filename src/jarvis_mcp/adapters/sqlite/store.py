@@ -15,6 +15,7 @@ from typing import Any
 
 from jarvis_mcp.account.ports import ActionRecord, ConversationRecord, UserRecord
 from jarvis_mcp.adapters.sqlite.audit import AuditBuffer
+from jarvis_mcp.adapters.sqlite.auth import AuthTables
 from jarvis_mcp.adapters.sqlite.calendar import CalendarTables
 from jarvis_mcp.adapters.sqlite.calls import CallTables
 from jarvis_mcp.adapters.sqlite.contacts import ContactTables
@@ -23,6 +24,7 @@ from jarvis_mcp.adapters.sqlite.documents import DocumentTables
 from jarvis_mcp.adapters.sqlite.limits import LimitTables
 from jarvis_mcp.adapters.sqlite.memories import MemoryTables
 from jarvis_mcp.adapters.sqlite.outbox import OutboxTables
+from jarvis_mcp.adapters.sqlite.reindex import ReindexTables
 from jarvis_mcp.adapters.vector_cache import VectorCache
 
 _USER_COLUMNS = "id, name, pronouns, timezone, locale, preferences, created_at, voice_key_hash"
@@ -39,7 +41,8 @@ def _user(row: Sequence[Any]) -> UserRecord:
     )
 
 
-class SqliteStore(MemoryTables, DocumentTables, ContactTables, LimitTables, OutboxTables, CalendarTables, CallTables):
+class SqliteStore(MemoryTables, DocumentTables, ContactTables, LimitTables, OutboxTables, CalendarTables, CallTables,
+                  AuthTables, ReindexTables):
     def __init__(self, path: Path, *, vector_cache_bytes: int = 2 << 30) -> None:
         self.db = Database(path)
         self.cache = VectorCache(vector_cache_bytes)

@@ -1,0 +1,1 @@
+"""Labelled evaluation sets kept in the repository (see tools/eval/README.md)."""
