@@ -217,6 +217,7 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, home: Path) -> Path:
         monkeypatch.delenv(key)
     monkeypatch.setenv("JARVIS_HOME", str(home))
     monkeypatch.setenv("JARVIS_LOG_LEVEL", "WARNING")
+    monkeypatch.setenv("JARVIS_EMBEDDER", "minilm")  # the model of the suite's `runtime` fixture, which reopens the store
     return home
 
 

@@ -150,6 +150,18 @@ def test_telegram_signs_in_through_the_page(visitor: Visitor) -> None:
     assert "telegram" in visitor.identities()
 
 
+def test_a_telegram_payload_signs_in_once(server: Server) -> None:
+    fields = telegram_fields("5550009")
+    first, second = Visitor(server), Visitor(server)
+    try:
+        signed_in(first.sign_in_with_telegram(fields))
+        replay = second.sign_in_with_telegram(fields)
+        assert replay.status_code == 400 and "jarvis_session" not in replay.cookies
+    finally:
+        first.close()
+        second.close()
+
+
 @pytest.mark.parametrize(("fields", "why"), [
     ({**telegram_fields(), "first_name": "Mallory"}, "signature check"),
     (telegram_fields(token="987:another-bot"), "signature check"),
@@ -176,7 +188,8 @@ def test_a_second_method_links_to_the_signed_in_person_and_not_to_another(server
         theirs = bob.identities()
         assert "telegram" in theirs and "wallet" not in theirs and ana.wallet.address[:6] not in theirs
         # Bob, signed in, cannot take Ana's Telegram account into his.
-        taken = bob.sign_in_with_telegram(telegram_fields("7770001", first_name="Ana"))
+        # (a fresh payload: the one Ana used is spent)
+        taken = bob.sign_in_with_telegram(telegram_fields("7770001", first_name="Ana", auth_date=int(time.time()) - 5))
         assert taken.status_code == 409 and "belongs to another account" in taken.text
     finally:
         ana.close()

@@ -12,6 +12,7 @@ import email
 import email.policy
 import hashlib
 import hmac
+import itertools
 import json
 import re
 import secrets
@@ -64,6 +65,7 @@ class Person:
         self.method = "email"
         self.account = Account.from_key(wallet_key) if wallet_key else Account.create()
         self.telegram_id = str(secrets.randbelow(10**9) + 10**8)  # this person's Telegram account
+        self._telegram_logins = itertools.count()
         self.links_opened: list[str] = []
         self.consents: list[tuple[str, str]] = []  # (client name, redirect host) as each consent page showed them
         self.context: Any = browser.run(self._open_context)
@@ -79,7 +81,8 @@ class Person:
 
     def _telegram_widget(self, route: Any) -> None:
         fields = {"id": self.telegram_id, "first_name": "Test", "username": f"user{self.telegram_id}",
-                  "auth_date": str(int(time.time()))}
+                  # Each sign-in is a new authorisation at Telegram, so a new payload (a spent one is refused)
+                  "auth_date": str(int(time.time()) - next(self._telegram_logins))}
         # As Telegram signs (core.telegram.org/widgets/login), written here apart from the server's checker.
         check = "\n".join(f"{k}={fields[k]}" for k in sorted(fields))
         key = hashlib.sha256(TELEGRAM_BOT_TOKEN.encode()).digest()

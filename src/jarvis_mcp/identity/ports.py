@@ -43,6 +43,7 @@ class SessionRecord:
     user_id: str
     auth_method: str
     expires_at: float
+    signed_in_at: float = 0.0  # when the person proved who they are: approvals ask for a recent sign-in
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,9 @@ class AuthStore(Protocol):
     def put_sign_in_token(self, hash: str, purpose: str, data: str, expires_at: float, now: float) -> None: ...
     def consume_sign_in_token(self, hash: str, purpose: str, now: float) -> str | None:
         """The token's data, once; None when unknown, expired, used or meant for another purpose."""
+        ...
+    def claim_once(self, hash: str, purpose: str, expires_at: float, now: float) -> bool:
+        """Record a value seen once (a signed payload that must not be replayed): False when already seen."""
         ...
 
     # -- identities ------------------------------------------------------------------------------

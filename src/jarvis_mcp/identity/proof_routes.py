@@ -3,6 +3,7 @@ Telegram's Login Widget. Each ends in Pages.complete with the ProvenIdentity its
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from importlib.resources import files
 from typing import Any
@@ -118,9 +119,13 @@ class ProofRoutes:
             return self.pages.web.message(request, "Not available", "Telegram sign-in is not offered here.",
                                           status=404, error=True)
         fields = {k: str(v) for k, v in form.items() if k not in _PAGE_FIELDS}
+        service = SignInService(self.pages.store())
+        # A signed payload works once: a copy of it (from a log, a shared screen) signs no one in later.
+        check = functools.partial(telegram.verify, fields, bot_token=token.get_secret_value(),
+                                  now=datetime.now(UTC).timestamp(), max_age_s=3600,
+                                  consume_hash=lambda h: service.claim_once("telegram", h, 3600))
         try:
-            proven = telegram.verify(fields, bot_token=token.get_secret_value(), now=datetime.now(UTC).timestamp(),
-                                     max_age_s=3600)
+            proven = await run(check)
         except ProofError as exc:
             return await self.pages.web.proof_failed(request, exc)
         return await self.pages.complete(request, proven, safe_next(str(form.get("next", ""))))

@@ -91,7 +91,8 @@ def build_identity(shared: SharedRuntime, settings: Settings, resource_url: str,
     proofs.append(ProofRoutes(pages, settings, issuer, _Limiter(shared)))
 
     def save_google(user_id: str, info: dict[str, object]) -> None:
-        shared.runtime.scope_for(user_id).credentials.save("google", info)
+        # Through the contacts service: it also forgets the sync position of a previously connected account.
+        shared.runtime.scope_for(user_id).contacts.connect("google", info)
 
     google = GoogleRoutes(pages, settings, issuer, save_google)
     return Identity(issuer, provider, SignInVerifier(provider, jwt),

@@ -87,6 +87,10 @@ class SignInService:
     def use_nonce(self, purpose: str, nonce: str) -> str | None:
         return self.store.consume_sign_in_token(digest(nonce), purpose, time.time())
 
+    def claim_once(self, purpose: str, value: str, ttl_s: float) -> bool:
+        now = time.time()
+        return self.store.claim_once(digest(f"{purpose}:{value}"), purpose, now + ttl_s, now)
+
 
 def mask(identity: IdentityRecord) -> str:
     """What the identity is, shown without handing out the whole subject: a******@example.com, 0x12…abcd."""

@@ -91,6 +91,13 @@ class AuthTables:
                 "AND expires_at > %s RETURNING data", (now, hash, purpose, now)).fetchone()
         return str(row[0]) if row else None
 
+    def claim_once(self, hash: str, purpose: str, expires_at: float, now: float) -> bool:
+        with self.db.anonymous() as conn:
+            row = conn.execute(
+                "INSERT INTO jarvis.sign_in_tokens VALUES (%s, %s, '{}', %s, %s, %s) ON CONFLICT (hash) DO NOTHING "
+                "RETURNING hash", (hash, purpose, expires_at, now, now)).fetchone()
+        return row is not None
+
     def list_identities(self, user_id: str) -> list[IdentityRecord]:
         with self.db.read(user_id) as conn:
             rows = conn.execute(

@@ -81,7 +81,7 @@ class AuthTables:
 
     def get_session(self, hash: str, now: float) -> SessionRecord | None:
         row = self.db.conn.execute(
-            "SELECT user_id, auth_method, expires_at FROM web_sessions WHERE hash = ? AND revoked_at IS NULL "
+            "SELECT user_id, auth_method, expires_at, created_at FROM web_sessions WHERE hash = ? AND revoked_at IS NULL "
             "AND expires_at > ?", (hash, now)).fetchone()
         return SessionRecord(*row) if row else None
 
@@ -99,6 +99,12 @@ class AuthTables:
                 "UPDATE sign_in_tokens SET used_at = ? WHERE hash = ? AND purpose = ? AND used_at IS NULL "
                 "AND expires_at > ? RETURNING data", (now, hash, purpose, now)).fetchone()
         return str(row[0]) if row else None
+
+    def claim_once(self, hash: str, purpose: str, expires_at: float, now: float) -> bool:
+        with self.db.transaction() as conn:
+            conn.execute("INSERT INTO sign_in_tokens VALUES (?, ?, '{}', ?, ?, ?) ON CONFLICT (hash) DO NOTHING",
+                         (hash, purpose, expires_at, now, now))
+            return bool(conn.changes())
 
     def list_identities(self, user_id: str) -> list[IdentityRecord]:
         rows = self.db.conn.execute(
