@@ -42,6 +42,9 @@ async def catalog(client: Client) -> dict[str, Any]:
             p.name: [{"name": a.name, "required": bool(a.required)} for a in p.arguments or []]
             for p in sorted(prompts, key=lambda p: p.name)
         },
+        # What clients may subscribe to (resources.subscribe, listChanged) is part of the contract too.
+        "capabilities": {"resources": client.server_capabilities.resources.model_dump(
+            mode="json", by_alias=True, exclude_none=True) if client.server_capabilities.resources else None},
     }
 
 

@@ -395,7 +395,7 @@ def test_an_interrupted_add_is_finished_by_adding_again(runtime) -> None:
     user = rt.local_user_id()
     docs = rt.scope_for(user).documents
     real = docs._index
-    docs._index = lambda rec, extracted: rec  # the process "dies" after the row, before the passages
+    docs._index = lambda rec, extracted, progress=None: rec  # the process "dies" after the row, before the passages
     first = docs.add("Lease", text=LEASE_MD)
     assert first.document.passages is None and rt.store.count_memories(user) == 0
     docs._index = real

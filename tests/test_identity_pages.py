@@ -95,7 +95,8 @@ def test_an_identity_of_another_account_is_never_moved(client) -> None:
     assert telegram_sign_in(client, 4242).status_code == 303  # Bob, by Telegram
     client.cookies.clear()
     sign_in_by_email(client, "ana@example.com")  # Ana
-    refused = telegram_sign_in(client, 4242)  # Ana replays a Telegram login that is Bob's
+    # Ana signs in with Bob's Telegram account (a fresh payload: the one Bob used is spent)
+    refused = telegram_sign_in(client, 4242, auth_date=str(int(time.time()) - 5))
     assert refused.status_code == 409
     assert "belongs to another account" in refused.text
     assert 'data-method="telegram"' not in identities(client)

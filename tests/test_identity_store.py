@@ -103,8 +103,11 @@ def test_refresh_rotation_is_atomic_and_families_revoke_together(store: Any) -> 
 def test_sessions(store: Any) -> None:
     user = new_user(store)
     h = uuid.uuid4().hex
-    store.put_session(h, SessionRecord(user, "email", time.time() + 60), time.time())
-    assert store.get_session(h, time.time()) == SessionRecord(user, "email", pytest.approx(time.time() + 60, abs=5))
+    signed_in = time.time() - 30
+    store.put_session(h, SessionRecord(user, "email", time.time() + 60), signed_in)
+    # signed_in_at: when the session was made (its sign-in), which /app/approvals asks to be recent.
+    assert store.get_session(h, time.time()) == SessionRecord(user, "email", pytest.approx(time.time() + 60, abs=5),
+                                                              pytest.approx(signed_in, abs=0.01))
     store.revoke_session(h, time.time())
     assert store.get_session(h, time.time()) is None
     old = uuid.uuid4().hex

@@ -15,11 +15,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
+from unittest import mock
 
 import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult
+
+from jarvis_mcp.documents import service as documents_service
 
 # A marker that appears in everything Alice stores: if Bob ever sees it, isolation broke.
 SECRET = "zanzibar"
@@ -296,6 +299,20 @@ async def case_get_document(alice: Client, bob: Client) -> None:
     await assert_document_not_found(bob, "get_document", doc_id)
 
 
+async def case_get_job(alice: Client, bob: Client) -> None:
+    # A big document of Alice's goes to the queue (the threshold made small): its job is hers alone.
+    with mock.patch.object(documents_service, "QUEUE_ABOVE_CHARS", 500):
+        text = f"{SECRET} clause. " * 200
+        added = ok(await alice.call_tool("add_document", {"title": f"Deed {SECRET}", "text": text}))
+    job_id = added["job_id"]
+    assert job_id and ok(await alice.call_tool("get_job", {"job_id": job_id}))["job_id"] == job_id
+    hers = await bob.call_tool("get_job", {"job_id": job_id})
+    made_up = await bob.call_tool("get_job", {"job_id": MADE_UP_ID})
+    assert hers.is_error and made_up.is_error
+    same_error(hers.content[0].text, job_id, made_up.content[0].text, MADE_UP_ID)
+    assert_clean(hers.content[0].text.replace(job_id, ""))
+
+
 async def case_delete_document(alice: Client, bob: Client) -> None:
     doc_id = await seed_alice_document(alice)
     await assert_document_not_found(bob, "delete_document", doc_id)
@@ -516,6 +533,15 @@ async def case_list_actions(alice: Client, bob: Client) -> None:
         assert_tool_clean(result, None)
 
 
+async def case_action_resource(alice: Client, bob: Client) -> None:
+    hers = await seed_alice_action(alice)
+    code, message = await read_error(bob, f"jarvis://me/actions/{hers}")
+    made_up_code, made_up_message = await read_error(bob, f"jarvis://me/actions/{MADE_UP_ID}")
+    assert code == made_up_code
+    same_error(message, hers, made_up_message, MADE_UP_ID)
+    assert_clean(message)
+
+
 async def case_outbox_resource(alice: Client, bob: Client) -> None:
     hers = await seed_alice_action(alice)
     text = (await bob.read_resource("jarvis://me/outbox")).contents[0].text
@@ -614,6 +640,60 @@ async def case_send_email(alice: Client, bob: Client) -> None:
     assert ok(await alice.call_tool("get_action", {"action_id": pending["action_id"]}))["status"] == "pending_confirmation"
 
 
+# -- inbox ----------------------------------------------------------------------------------------
+
+MADE_UP_EMAIL = "e_bm9wZQ.0123456789abcdef"
+
+
+def inbox_folders(tmp_path: Any) -> dict[str, str]:
+    """Alice's Maildir (mail carrying SECRET) and Bob's (one lunch invitation), as JARVIS_INBOX values."""
+    from inbox_support import build_maildir, mail
+
+    hers = mail(f"Kestrel <spy@{SECRET}.example>", f"The {SECRET} plan", "Fri, 03 May 2024 09:00:00 +0000",
+                f"<plan@{SECRET}.example>", f"The {SECRET} code is in the drawer")
+    his = mail("Pat <pat@example.com>", "Lunch", "Sat, 04 May 2024 09:00:00 +0000", "<lunch@example.com>", "Noon?")
+    build_maildir(tmp_path / "mail-alice", [(hers, False)])
+    build_maildir(tmp_path / "mail-bob", [(his, False)])
+    return {"alice": f"maildir:{tmp_path / 'mail-alice'}", "bob": f"maildir:{tmp_path / 'mail-bob'}"}
+
+
+async def alices_email(alice: Client) -> str:
+    [hers] = ok(await alice.call_tool("search_email", {"query": SECRET}))["emails"]
+    return hers["id"]
+
+
+async def case_search_email(alice: Client, bob: Client) -> None:
+    hers = await alices_email(alice)
+    for args in ({}, {"query": SECRET}, {"sender": SECRET}, {"unread": True, "limit": 50}, {"query": "drawer code"}):
+        result = await bob.call_tool("search_email", args)
+        found = ok(result)["emails"]
+        assert all(e["subject"] == "Lunch" for e in found) and hers not in json.dumps(found)
+        assert_tool_clean(result, None)
+
+
+async def case_read_email(alice: Client, bob: Client) -> None:
+    hers = await alices_email(alice)
+    theirs = await bob.call_tool("read_email", {"email_id": hers})
+    made_up = await bob.call_tool("read_email", {"email_id": MADE_UP_EMAIL})
+    assert theirs.is_error and made_up.is_error
+    same_error(theirs.content[0].text, hers, made_up.content[0].text, MADE_UP_EMAIL)
+    assert_clean(theirs.content[0].text.replace(hers, ""))
+
+
+async def case_draft_email(alice: Client, bob: Client) -> None:
+    hers = await alices_email(alice)
+    theirs = await bob.call_tool("draft_email", {"body": "x", "reply_to": hers})
+    made_up = await bob.call_tool("draft_email", {"body": "x", "reply_to": MADE_UP_EMAIL})
+    assert theirs.is_error and made_up.is_error
+    same_error(theirs.content[0].text, hers, made_up.content[0].text, MADE_UP_EMAIL)
+    replied = await bob.call_tool("send_email", {"body": "x", "reply_to": hers})
+    assert replied.is_error and "email not found" in replied.content[0].text
+    result = await bob.call_tool("draft_email", {"body": "See you", "subject": "Lunch", "to": ["pat@example.com"]})
+    assert ok(result)["to"] == ["pat@example.com"]
+    assert_tool_clean(result, None)
+    assert [e["subject"] for e in ok(await alice.call_tool("search_email", {}))["emails"]] == [f"The {SECRET} plan"]
+
+
 # -- calls ----------------------------------------------------------------------------------------
 
 
@@ -675,6 +755,38 @@ async def case_list_identities(alice: Client, bob: Client) -> None:
     assert_tool_clean(result, None)
 
 
+# -- sentiment ------------------------------------------------------------------------------------
+
+
+async def case_analyze_sentiment(alice: Client, bob: Client) -> None:
+    hers = await seed_alice_contact(alice)
+    ok(await alice.call_tool("remember", {"text": f"Kestrel is furious about the {SECRET} invoice, terrible call"}))
+    ok(await alice.call_tool("send_email", {"to": [hers], "subject": f"The {SECRET} invoice", "body": "Sorry!"}))
+    assert ok(await alice.call_tool("analyze_sentiment", {"contact": "Kestrel"}))["total_items"] == 2
+    # Her contact's name resolves nothing of Bob's; her id reads like a made-up one.
+    by_name = await bob.call_tool("analyze_sentiment", {"contact": "Kestrel"})
+    assert by_name.is_error and "no contact is named 'Kestrel'" in by_name.content[0].text
+    assert_clean(by_name.content[0].text)
+    assert hers not in by_name.content[0].text
+    theirs = await bob.call_tool("analyze_sentiment", {"contact": hers})
+    made_up = await bob.call_tool("analyze_sentiment", {"contact": MADE_UP_ID})
+    assert theirs.is_error and made_up.is_error
+    same_error(theirs.content[0].text, hers, made_up.content[0].text, MADE_UP_ID)
+    # Her contact's address is, for Bob, a stranger's: none of her memories or sent email about it.
+    result = await bob.call_tool("analyze_sentiment", {"contact": f"{SECRET}@kestrel.io"})
+    out = ok(result)
+    assert out["contact_id"] is None and out["total_items"] == 0 and out["items"] == []
+    assert_tool_clean(unecho_result(result, f"{SECRET}@kestrel.io"), None)
+    assert_tool_clean(await bob.call_tool("analyze_sentiment", {"text": "Kestrel is fine"}), None)
+
+
+def unecho_result(result: CallToolResult, typed: str) -> CallToolResult:
+    """The result with what Bob typed himself (echoed as the contact analysed) taken out."""
+    content = [type(b)(type="text", text=b.text.replace(typed, "")) for b in result.content]
+    structured = {k: v for k, v in (result.structured_content or {}).items() if k != "contact_name"}
+    return CallToolResult(content=content, structured_content=structured, is_error=result.is_error)
+
+
 Case = Callable[[Client, Client], Awaitable[None]]
 
 CASES: dict[str, Case] = {
@@ -696,6 +808,7 @@ CASES: dict[str, Case] = {
     "tool:list_documents": case_list_documents,
     "tool:get_document": case_get_document,
     "tool:delete_document": case_delete_document,
+    "tool:get_job": case_get_job,
     "resource:jarvis://me/documents": case_documents_resource,
     "resource:jarvis://me/documents/{document_id}": case_document_resource,
     "resource:jarvis://me/documents/{document_id}/original": case_document_original_resource,
@@ -713,13 +826,18 @@ CASES: dict[str, Case] = {
     "tool:get_action": case_get_action,
     "tool:list_actions": case_list_actions,
     "resource:jarvis://me/outbox": case_outbox_resource,
+    "resource:jarvis://me/actions/{action_id}": case_action_resource,
     "tool:schedule_event": case_schedule_event,
     "tool:list_events": case_list_events,
     "tool:cancel_event": case_cancel_event,
     "resource:jarvis://me/calendar.ics": case_calendar_resource,
     "tool:send_email": case_send_email,
+    "tool:search_email": case_search_email,
+    "tool:read_email": case_read_email,
+    "tool:draft_email": case_draft_email,
     "tool:call_contact": case_call_contact,
     "tool:get_call": case_get_call,
+    "tool:analyze_sentiment": case_analyze_sentiment,
     "tool:list_identities": case_list_identities,
 }
 
@@ -750,6 +868,7 @@ def test_case_keys_are_well_formed() -> None:
 
 
 @pytest.mark.parametrize("entry", sorted(CASES))
-async def test_bob_sees_nothing_of_alices(client_for, entry: str) -> None:
-    async with client_for("alice") as alice, client_for("bob") as bob:
+async def test_bob_sees_nothing_of_alices(client_for, tmp_path, entry: str) -> None:
+    mail = inbox_folders(tmp_path)  # each one's own mail folder (JARVIS_INBOX), for the inbox tools
+    async with client_for("alice", inbox=mail["alice"]) as alice, client_for("bob", inbox=mail["bob"]) as bob:
         await CASES[entry](alice, bob)

@@ -21,6 +21,8 @@ from jarvis_mcp.adapters.pinecone_index import PineconeIndex, namespace
 from jarvis_mcp.bootstrap import open_runtime
 from jarvis_mcp.config import ConfigError, Settings, load_settings
 from jarvis_mcp.errors import StoreMismatch
+from jarvis_mcp.jobs.ports import MIRROR_JOB
+from jarvis_mcp.jobs.service import JobWorker
 from jarvis_mcp.memory.ports import IndexEntry, MemoryFilter
 from jarvis_mcp.runtime import Runtime
 
@@ -222,8 +224,20 @@ def test_a_documents_passages_reach_pinecone_and_leave_with_it(pinecone_runtime,
     assert fake384.ids(ns) == set()
 
 
-def test_a_failed_index_write_is_retried_in_order(pinecone_runtime, fake384: FakePinecone,
-                                                  caplog: pytest.LogCaptureFixture) -> None:
+def mirror_worker(rt: Runtime) -> JobWorker:
+    """What a server process's worker does with the queue's mirror jobs, run step by step."""
+    assert rt.jobs is not None
+    return JobWorker(rt.jobs, {MIRROR_JOB: rt.store.mirror_job})  # type: ignore[attr-defined]
+
+
+def mirror_jobs(rt: Runtime, user: str) -> list[tuple[str, str]]:
+    rows = rt.store.db.conn.execute(  # type: ignore[attr-defined]
+        "SELECT status, message FROM jobs WHERE user_id = ? AND kind = ? ORDER BY created_at", (user, MIRROR_JOB))
+    return [(str(a), str(b)) for a, b in rows]
+
+
+def test_a_failed_index_write_is_kept_in_the_queue_and_delivered_by_a_worker(
+        pinecone_runtime, fake384: FakePinecone, caplog: pytest.LogCaptureFixture) -> None:
     rt = pinecone_runtime(fake384)
     store: MirroredStore = rt.store  # type: ignore[assignment]
     store.retry_every = 0
@@ -233,15 +247,17 @@ def test_a_failed_index_write_is_retried_in_order(pinecone_runtime, fake384: Fak
     fake384.fail_next(503, 1000, "/vectors/upsert")  # writes fail, the SDK's own retries too
     with caplog.at_level(logging.ERROR):
         first = memory.remember("Passport renewal is due in March").memory
-    assert store.pending == 1
-    assert "vector index write failed, will retry" in caplog.text
+    assert "vector index write failed, queued as job" in caplog.text
+    assert mirror_jobs(rt, user) == [("queued", "retrying the index")] and store.pending == 0
     assert memory.get(first.id).text == "Passport renewal is due in March"  # the store has it
+    worker = mirror_worker(rt)
+    assert worker.run_once() is not None  # still down: put back to wait, not failed
+    assert mirror_jobs(rt, user)[0][0] == "queued" and "still refuses" in mirror_jobs(rt, user)[0][1]
     fake384.heal()
-    second = memory.remember("The car insurance renews in May").memory
-    assert store.pending == 0
-    assert len(fake384.ids(ns)) == 2
-    delivered = [v["id"] for r in fake384.requests if r.path == "/vectors/upsert" for v in r.body["vectors"]]
-    assert delivered[-2:] == [str(seq_of(rt, user, first.id)), str(seq_of(rt, user, second.id))]  # oldest first
+    second = memory.remember("The car insurance renews in May").memory  # delivered directly
+    assert worker.run_once() is not None and worker.run_once() is None
+    assert mirror_jobs(rt, user) == [("done", "done")]
+    assert fake384.ids(ns) == {str(seq_of(rt, user, first.id)), str(seq_of(rt, user, second.id))}
 
 
 def seq_of(rt: Runtime, user: str, memory_id: str) -> int:
@@ -255,41 +271,42 @@ def test_remembering_works_while_pinecone_is_down(pinecone_runtime, fake384: Fak
     fake384.fail_next(503, 10_000)  # every request: the near-duplicate check's query too
     result = memory.remember("The gate code is on the fridge")
     assert result.created and result.similar == []  # the advisory check is skipped, the write is not
-    assert rt.store.pending == 1  # type: ignore[attr-defined]
+    assert [s for s, _ in mirror_jobs(rt, user)] == ["queued"]
     fake384.heal()
-    assert rt.store.retry(force=True) == 0  # type: ignore[attr-defined]
+    assert mirror_worker(rt).run_once() is not None
     assert len(fake384.ids(f"user_{user}")) == 1
 
 
 def test_a_retried_upsert_does_not_bring_back_a_forgotten_memory(pinecone_runtime, fake384: FakePinecone) -> None:
     rt = pinecone_runtime(fake384)
-    store: MirroredStore = rt.store  # type: ignore[assignment]
-    store.retry_every = 3600  # no retry but the forced one below
     user = rt.local_user_id()
     memory = rt.scope_for(user).memory
     fake384.fail_next(503, 1000, "/vectors/upsert")
     secret = memory.remember("My old PIN was 4321").memory
-    memory.forget([secret.id])  # queued behind the failed upsert
-    assert store.pending == 2
+    memory.forget([secret.id])  # the delete reaches the index; the failed upsert waits in the queue
     fake384.heal()
     healed = len(fake384.requests)
-    assert store.retry(force=True) == 0
+    assert mirror_worker(rt).run_once() is not None
     assert fake384.ids(f"user_{user}") == set()
-    assert [r.path for r in fake384.requests[healed:]] == ["/vectors/delete"]  # no upsert of the forgotten one
+    assert [r.path for r in fake384.requests[healed:]] == []  # the store no longer has it: no upsert
 
 
-def test_undelivered_writes_are_reported_at_shutdown(tmp_path: Path, embedder: Any,
-                                                     caplog: pytest.LogCaptureFixture) -> None:
+def test_an_undelivered_write_survives_the_process_and_the_next_one_delivers_it(tmp_path: Path, embedder: Any) -> None:
     with serve(FakePinecone(384)) as fake:
         settings = Settings(home=tmp_path, vector_index="pinecone", pinecone_api_key=API_KEY, pinecone_host=fake.url)
         rt = open_runtime(settings, embedder=embedder)
         user = rt.local_user_id()
         fake.fail_next(503, 10_000, "/vectors/upsert")
         rt.scope_for(user).memory.remember("Water the plants on Sunday")
-        with caplog.at_level(logging.ERROR):
-            rt.close()
-        assert "vector index write not delivered at shutdown: upsert of memories" in caplog.text
-        assert user in caplog.text
+        rt.close()  # the process goes away with the write undelivered
+        fake.heal()
+        again = open_runtime(settings, embedder=embedder)
+        try:
+            assert [s for s, _ in mirror_jobs(again, user)] == ["queued"]
+            assert mirror_worker(again).run_once() is not None
+            assert len(fake.ids(f"user_{user}")) == 1 and mirror_jobs(again, user)[0][0] == "done"
+        finally:
+            again.close()
 
 
 async def test_two_users_through_the_server(client_for, fake384: FakePinecone) -> None:

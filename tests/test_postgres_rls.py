@@ -22,6 +22,7 @@ from jarvis_mcp.account.ports import ConversationRecord
 from jarvis_mcp.actions.ports import NewOutbox
 from jarvis_mcp.adapters.postgres import PgVectorIndex, PostgresStore, migrate, open_postgres
 from jarvis_mcp.adapters.postgres.database import Database
+from jarvis_mcp.adapters.postgres.jobs import PostgresJobQueue
 from jarvis_mcp.bootstrap import open_runtime
 from jarvis_mcp.calendar.ports import NewEvent
 from jarvis_mcp.calls.ports import CallRecord
@@ -30,6 +31,7 @@ from jarvis_mcp.contacts.ports import ContactWrite
 from jarvis_mcp.documents.ports import NewDocument
 from jarvis_mcp.errors import StoreMismatch
 from jarvis_mcp.identity.ports import GrantRecord, SessionRecord, TokenRecord
+from jarvis_mcp.jobs.ports import NewJob
 from jarvis_mcp.memory.ports import MemoryFilter, NewMemory
 
 # Tables any user's rows live in; the rest (global) must hold nothing per user.
@@ -87,6 +89,7 @@ def populate(store: PostgresStore, embedder, user: str, tag: str) -> None:
     store.put_grant(GrantRecord(uuid.uuid4().hex, "code", "client", user, "{}", 2e9))
     store.add_tokens([TokenRecord(uuid.uuid4().hex, "access", "family", user, "client", "", "r", 2e9)], 0)
     store.put_session(uuid.uuid4().hex, SessionRecord(user, "email", 2e9), 0)
+    PostgresJobQueue(store.db).enqueue(user, NewJob("index_document", {"document_id": f"{tag}-doc"}))
 
 
 def as_app(db: PgDatabase, user_id: str | None) -> psycopg.Connection:

@@ -16,7 +16,10 @@ from jarvis_mcp.config import ConfigError, Settings
 from jarvis_mcp.contacts.ports import ContactSource
 from jarvis_mcp.documents.ports import DocumentStore
 from jarvis_mcp.errors import JarvisError
+from jarvis_mcp.events import ChangeBus, InProcessChangeBus
 from jarvis_mcp.home import secure_home
+from jarvis_mcp.inbox.ports import Inbox
+from jarvis_mcp.jobs.ports import JobQueue
 from jarvis_mcp.mail.ports import Mailer
 from jarvis_mcp.mail.service import GMAIL_CONNECT_HELP
 from jarvis_mcp.memory.ports import VectorIndex
@@ -24,6 +27,8 @@ from jarvis_mcp.ports import Cache, Embedder
 from jarvis_mcp.reindex import BATCH, Reindexer
 from jarvis_mcp.reindex.ports import ReindexStore
 from jarvis_mcp.runtime import Runtime
+from jarvis_mcp.sentiment.lexicon import LexiconAnalyzer
+from jarvis_mcp.sentiment.ports import SentimentAnalyzer
 from jarvis_mcp.store import Store
 
 log = logging.getLogger(__name__)
@@ -85,7 +90,18 @@ def make_cache_and_limiter(settings: Settings) -> tuple[Cache | None, Limiter]:
     return (LocalCache(settings.cache_mb << 20) if settings.cache_mb > 0 else None), LocalLimiter()
 
 
-def mirror_to_pinecone(settings: Settings, store: Store, dim: int) -> tuple[Store, VectorIndex]:
+def make_change_bus(settings: Settings) -> ChangeBus:
+    """Redis pub/sub when JARVIS_REDIS_URL is set (a change in one process reaches every process's
+    subscribers), else in-process. Its own client: the receiver's blocking reads must not hold the cache's."""
+    if settings.redis_url is not None:
+        from jarvis_mcp.adapters.redis_backend import connect
+        from jarvis_mcp.adapters.redis_events import RedisChangeBus
+
+        return RedisChangeBus(connect(settings.redis_url.get_secret_value(), timeout=1.0), settings.redis_prefix)
+    return InProcessChangeBus()
+
+
+def mirror_to_pinecone(settings: Settings, store: Store, dim: int, queue: JobQueue | None = None) -> tuple[Store, VectorIndex]:
     """The store wrapped so its memory writes reach Pinecone, and Pinecone as the index."""
     try:
         from jarvis_mcp.adapters.mirrored_store import MirroredStore
@@ -105,7 +121,7 @@ def mirror_to_pinecone(settings: Settings, store: Store, dim: int) -> tuple[Stor
     except Exception as exc:
         raise ConfigError(f"{setting}: cannot use the Pinecone index "
                           f"{settings.pinecone_host or settings.pinecone_index!r}: {exc}") from None
-    return MirroredStore(store, index), index
+    return MirroredStore(store, index, queue=queue), index
 
 
 def make_mailer(settings: Settings, user_id: str, google_credentials: Callable[[], dict[str, object] | None]) -> Mailer:
@@ -129,6 +145,30 @@ def make_mailer(settings: Settings, user_id: str, google_credentials: Callable[[
             raise JarvisError(GMAIL_CONNECT_HELP)
         return GmailMailer.from_authorized_user_info(info)
     raise AssertionError(f"unhandled mailer {settings.mailer}")  # config validation makes this unreachable
+
+
+def make_inbox(settings: Settings, user_id: str, google_credentials: Callable[[], dict[str, object] | None],
+               local_user: Callable[[], str]) -> Inbox:
+    """One user's received mail (JARVIS_INBOX). A local folder without {user} in its path is the local user's
+    own: on a server shared by several people it is nobody else's."""
+    kind, _, where = settings.inbox.partition(":")
+    if kind == "gmail":
+        from jarvis_mcp.adapters.inbox_gmail import GmailInbox
+
+        info = google_credentials()
+        if info is None:
+            raise JarvisError(GMAIL_CONNECT_HELP.replace("JARVIS_MAILER=outbox or smtp", "JARVIS_INBOX to a mail folder"))
+        return GmailInbox.from_authorized_user_info(info)
+    if kind in ("maildir", "mbox"):
+        from jarvis_mcp.adapters.inbox_maildir import MaildirInbox, MboxInbox
+
+        if "{user}" in where:
+            where = where.replace("{user}", user_id)
+        elif user_id != local_user():
+            raise JarvisError("this server's mail folder (JARVIS_INBOX) is its local user's; no inbox is set up for you")
+        path = Path(where).expanduser()
+        return MaildirInbox(path) if kind == "maildir" else MboxInbox(path)
+    raise AssertionError(f"unhandled inbox {settings.inbox}")  # config validation makes this unreachable
 
 
 def make_calendar(settings: Settings, store: Store, user_id: str,
@@ -196,16 +236,21 @@ def open_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Run
     documents = make_document_store(settings)  # first: a configuration error must not leave a store open
     cache, limiter = make_cache_and_limiter(settings)  # before the store too: Redis may be unreachable
     caller = make_caller(settings)
+    changes = make_change_bus(settings)
     start = getattr(embedder, "start_loading", None)
     if start:
         start()
     store, index, where = make_store(settings)
     try:
         store.ensure_embedding_model(embedder.model_id, embedder.dim)
+        jobs = make_job_queue(settings, store)  # the Pinecone mirror's retries go through it too
         if settings.vector_index == "pinecone":
-            store, index = mirror_to_pinecone(settings, store, embedder.dim)
+            store, index = mirror_to_pinecone(settings, store, embedder.dim, jobs)
     except BaseException:
         store.close()
+        close_changes = getattr(changes, "close", None)
+        if close_changes:
+            close_changes()
         raise
     log.info("store ready at %s (embedder %s, vector index %s)", where, embedder.model_id, type(index).__name__)
 
@@ -220,8 +265,41 @@ def open_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Run
     def contact_sources(provider: str, credentials: dict[str, object]) -> ContactSource:
         return make_contact_source(provider, credentials)
 
-    return Runtime(settings, store, index, embedder, documents=documents, cache=cache, limiter=limiter,
-                   caller=caller, mailers=mailers, calendars=calendars, contact_sources=contact_sources)
+    runtime = Runtime(settings, store, index, embedder, documents=documents, cache=cache, limiter=limiter,
+                      caller=caller, mailers=mailers, calendars=calendars, contact_sources=contact_sources,
+                      changes=changes, jobs=jobs)
+
+    def inboxes(user_id: str, google_credentials: Callable[[], dict[str, object] | None]) -> Inbox:
+        return make_inbox(settings, user_id, google_credentials, runtime.local_user_id)
+
+    runtime.inboxes = inboxes if settings.inbox != "none" else None
+    runtime.sentiment = make_sentiment(settings)
+    return runtime
+
+
+def make_sentiment(settings: Settings) -> SentimentAnalyzer:
+    """The process's sentiment analyzer: the local lexicon, or OpenAI chat (JSON mode) when configured."""
+    if settings.sentiment == "openai":
+        try:
+            from jarvis_mcp.adapters.openai_sentiment import OpenAISentiment
+        except ImportError:
+            raise ConfigError("JARVIS_SENTIMENT=openai needs the openai package: pip install 'jarvis-mcp[hosted]'") from None
+        assert settings.openai_api_key is not None  # config validation guarantees it
+        return OpenAISentiment(settings.openai_api_key.get_secret_value(), model=settings.openai_sentiment_model,
+                               base_url=settings.openai_base_url)
+    return LexiconAnalyzer()
+
+
+def make_job_queue(settings: Settings, store: Store) -> JobQueue:
+    """Long work kept in the store itself, so every server process on it shares one queue."""
+    db = store.db  # type: ignore[attr-defined]  # SqliteStore / PostgresStore (MirroredStore passes it on)
+    if settings.store == "postgres":
+        from jarvis_mcp.adapters.postgres.jobs import PostgresJobQueue
+
+        return PostgresJobQueue(db)
+    from jarvis_mcp.adapters.sqlite.jobs import SqliteJobQueue
+
+    return SqliteJobQueue(db)
 
 
 def make_store(settings: Settings) -> tuple[Store, VectorIndex, str]:

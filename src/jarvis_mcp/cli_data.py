@@ -165,7 +165,12 @@ def import_documents(settings: Settings, paths: list[Path], tags: list[str]) -> 
     try:
         for n, path in enumerate(files, 1):
             bar = "#" * int(30 * n / len(files))
-            print(f"\r[{bar:<30}] {n}/{len(files)} {path.name[:40]:<40}", end="", file=sys.stderr, flush=True)
+            head = f"\r[{bar:<30}] {n}/{len(files)} {path.name[:40]:<40}"
+            print(head, end="", file=sys.stderr, flush=True)
+
+            def step(done: int, total: int | None, message: str, head: str = head) -> None:
+                # A big file is minutes of embedding: its own milestones (pages, passages) on the same line.
+                print(f"{head} {message[:40]:<40}", end="", file=sys.stderr, flush=True)
             try:
                 if path.stat().st_size > settings.max_document_bytes:
                     raise JarvisError(f"larger than JARVIS_MAX_DOCUMENT_BYTES ({settings.max_document_bytes})")
@@ -174,7 +179,8 @@ def import_documents(settings: Settings, paths: list[Path], tags: list[str]) -> 
                     filename: str | None = clean_filename(path.name)
                 except JarvisError:
                     filename = None  # derived from the title instead
-                result = documents.add_bytes(path.read_bytes(), title=title[:200], filename=filename, tags=tags)
+                result = documents.add_bytes(path.read_bytes(), title=title[:200], filename=filename, tags=tags,
+                                             progress=step)
             except (JarvisError, OSError) as exc:
                 failed.append(f"{path}: {exc}")
                 continue

@@ -14,8 +14,6 @@ from typing import Annotated, Literal
 
 import platformdirs
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -30,6 +28,10 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from jarvis_mcp.tiers import ClassLimits, TierLimits, _default_tiers
+
+__all__ = ["ClassLimits", "ConfigError", "Settings", "TierLimits", "load_settings"]
+
 
 class ConfigError(Exception):
     """Bad configuration; the message names the setting and the rule."""
@@ -42,31 +44,6 @@ class ServiceUnreachable(ConfigError):
 
 def _default_home() -> Path:
     return Path(platformdirs.user_data_dir("jarvis-mcp", appauthor=False))
-
-
-class ClassLimits(BaseModel):
-    """Tool calls of one class (read-only tools, or tools that write) per period; None: no limit."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    per_minute: int | None = Field(None, ge=0)
-    daily: int | None = Field(None, ge=0)
-    monthly: int | None = Field(None, ge=0)
-
-
-class TierLimits(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    read: ClassLimits = ClassLimits()
-    write: ClassLimits = ClassLimits()
-
-
-def _default_tiers() -> dict[str, TierLimits]:
-    return {
-        "free": TierLimits(read=ClassLimits(per_minute=60, daily=1_000, monthly=20_000),
-                           write=ClassLimits(per_minute=20, daily=200, monthly=4_000)),
-        "pro": TierLimits(read=ClassLimits(per_minute=300, daily=20_000, monthly=500_000),
-                          write=ClassLimits(per_minute=120, daily=5_000, monthly=100_000)),
-        "unlimited": TierLimits(),
-    }
 
 
 class Settings(BaseSettings):
@@ -140,6 +117,9 @@ class Settings(BaseSettings):
     openai_model: str = Field("text-embedding-3-small", min_length=1)
     openai_dimensions: int | None = Field(None, ge=1, le=3072, description="Shorter vectors (text-embedding-3).")
     openai_base_url: str | None = Field(None, description="Another OpenAI-compatible endpoint.")
+    # analyze_sentiment: the local lexicon (nothing leaves the machine), or OpenAI chat in JSON mode.
+    sentiment: Literal["local", "openai"] = "local"
+    openai_sentiment_model: str = Field("gpt-4o-mini", min_length=1, description="Chat model for sentiment.")
     # Pinecone (JARVIS_VECTOR_INDEX=pinecone): one dense cosine index, a namespace per user.
     pinecone_api_key: SecretStr | None = None
     pinecone_index: str | None = Field(None, description="Index name (its host is looked up once).")
@@ -167,6 +147,10 @@ class Settings(BaseSettings):
     mail_allowlist: list[str] = Field(
         default_factory=list, description="When set, mail may go only to these addresses or @domains (JSON list).")
     mail_max_attachment_bytes: int = Field(10 << 20, ge=0, description="All attachments of one email together.")
+    # Received mail (search_email, read_email, draft_email): "gmail" (the user's connected account), or a
+    # local "maildir:PATH" / "mbox:PATH" (the local user's folder; PATH may hold {user}: one folder per user).
+    inbox: str = Field("none", pattern=r"^(none|gmail|(maildir|mbox):.+)$",
+                       description="none | gmail | maildir:PATH | mbox:PATH")
 
     # Calendar (schedule_event). "local" keeps events in the store (exported as jarvis://me/calendar.ics, no
     # invitations sent); "google" uses the user's Google Calendar (`jarvis-mcp connect google`).
@@ -281,6 +265,8 @@ class Settings(BaseSettings):
     def _providers_complete(self) -> Settings:
         if self.embedder == "openai" and not self.openai_api_key:
             raise ValueError("JARVIS_EMBEDDER=openai needs JARVIS_OPENAI_API_KEY")
+        if self.sentiment == "openai" and not self.openai_api_key:
+            raise ValueError("JARVIS_SENTIMENT=openai needs JARVIS_OPENAI_API_KEY")
         if self.vector_index == "pinecone":
             if not self.pinecone_api_key:
                 raise ValueError("JARVIS_VECTOR_INDEX=pinecone needs JARVIS_PINECONE_API_KEY")

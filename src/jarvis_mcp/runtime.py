@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 from jarvis_mcp.account.credentials import Vault
 from jarvis_mcp.account.ports import Limiter
@@ -20,10 +21,16 @@ from jarvis_mcp.calls.ports import Caller
 from jarvis_mcp.config import Settings
 from jarvis_mcp.contacts.service import SourceFactory
 from jarvis_mcp.documents.ports import DocumentStore
+from jarvis_mcp.documents.service import INDEX_JOB
+from jarvis_mcp.events import ChangeBus, InProcessChangeBus, NoticingStore
+from jarvis_mcp.inbox.service import InboxFactory
+from jarvis_mcp.jobs.ports import MIRROR_JOB, SYNC_JOB, JobQueue, Progress
+from jarvis_mcp.jobs.service import Handler, JobWorker
 from jarvis_mcp.mail.service import MailerFactory
 from jarvis_mcp.memory.ports import VectorIndex
 from jarvis_mcp.ports import Cache, Embedder
 from jarvis_mcp.scope import UserScope
+from jarvis_mcp.sentiment.ports import SentimentAnalyzer
 from jarvis_mcp.store import Store
 
 log = logging.getLogger(__name__)
@@ -45,15 +52,47 @@ class Runtime:
     caller: Caller | None = None  # one for the process: places calls for every user
     # Per-user providers: bootstrap's factories, called when one user's service first needs its provider.
     mailers: MailerFactory | None = None
+    inboxes: InboxFactory | None = None
+    sentiment: SentimentAnalyzer | None = None  # one for the process (the lexicon, or OpenAI); None: lexicon
     calendars: CalendarFactory | None = None
     contact_sources: SourceFactory | None = None
+    # Change notices for live views (MCP subscriptions, /app): in-process, or Redis pub/sub across processes.
+    changes: ChangeBus = field(default_factory=InProcessChangeBus)
+    jobs: JobQueue | None = None  # long work kept in the store; None: done inline
+    worker: JobWorker | None = None  # this process's worker for `jobs`, started by SharedRuntime
     _local_user: str | None = field(default=None, repr=False)
     _vault: Vault | None = field(default=None, repr=False)
 
     def scope_for(self, user_id: str) -> UserScope:
-        return UserScope(user_id, self.settings, self.store, self.index, self.embedder, files=self.documents,
+        # The user's writes to the store are told on the change bus (events.NoticingStore): every path
+        # that changes an email's status, a memory or a contact goes through a scope's store.
+        store = cast(Store, NoticingStore(self.store, user_id, self.changes))
+        return UserScope(user_id, self.settings, store, self.index, self.embedder, files=self.documents,
                          contact_sources=self.contact_sources, cache=self.cache, limiter=self.limiter,
-                         mailers=self.mailers, calendars=self.calendars, caller=self.caller, vault=self.vault)
+                         mailers=self.mailers, inboxes=self.inboxes, calendars=self.calendars, caller=self.caller, vault=self.vault,
+                         changes=self.changes, job_queue=self.jobs,
+                         wake_jobs=self.worker.wake if self.worker is not None else None,
+                         sentiment_analyzer=self.sentiment)
+
+    def start_worker(self) -> None:
+        """The job worker on a daemon thread: what this process runs from the queue (any user's)."""
+        if self.jobs is None or self.worker is not None:
+            return
+
+        def index_document(user_id: str, payload: dict[str, object], progress: Progress) -> dict[str, object]:
+            return self.scope_for(user_id).documents.index_job(str(payload["document_id"]), progress)
+
+        def sync_contacts(user_id: str, payload: dict[str, object], progress: Progress) -> dict[str, object]:
+            # A sync whose tool call died mid-way: the stored sync token makes running it again resume.
+            result = self.scope_for(user_id).contacts.sync(progress, provider=str(payload["provider"]))
+            return result.model_dump(mode="json")
+
+        handlers: dict[str, Handler] = {INDEX_JOB: index_document, SYNC_JOB: sync_contacts}
+        mirror = getattr(self.store, "mirror_job", None)  # a store mirrored to Pinecone retries from the queue
+        if mirror is not None:
+            handlers[MIRROR_JOB] = mirror
+        self.worker = JobWorker(self.jobs, handlers, bus=self.changes)
+        self.worker.start()
 
     def vault(self) -> Vault:
         """The credential key, derived once per process and only when first needed: most requests never
@@ -68,8 +107,11 @@ class Runtime:
         return self._local_user
 
     def close(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()  # a job still running past the wait is left to its lease: taken up again later
+            self.worker = None
         self.store.close()
-        for part in (self.documents, self.cache):
+        for part in (self.documents, self.cache, self.changes):
             close = getattr(part, "close", None)  # only some backends hold connections
             if close:
                 close()
@@ -127,6 +169,7 @@ class SharedRuntime:
                 self._runtime = self._open(self.settings)
                 if self._recover:
                     self.recovery = start_recovery(self._runtime)
+                    self._runtime.start_worker()
             self._users += 1
             return self._runtime
 

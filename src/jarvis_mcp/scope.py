@@ -20,13 +20,20 @@ from jarvis_mcp.contacts.rules import region_from_locale
 from jarvis_mcp.contacts.service import ContactService, SourceFactory
 from jarvis_mcp.documents.ports import DocumentStore
 from jarvis_mcp.documents.service import DocumentService
+from jarvis_mcp.events import ChangeBus, publish_quietly
 from jarvis_mcp.identity.service import IdentityService
+from jarvis_mcp.inbox.service import InboxFactory, InboxService
+from jarvis_mcp.jobs.ports import JobQueue
+from jarvis_mcp.jobs.service import JobService
 from jarvis_mcp.mail.service import MailerFactory, MailService
 from jarvis_mcp.memory.models import ForgetResult
 from jarvis_mcp.memory.ports import VectorIndex
 from jarvis_mcp.memory.query_cache import QueryCache
 from jarvis_mcp.memory.service import BULK_FORGET, BulkForget, MemoryService
 from jarvis_mcp.ports import Cache, Embedder
+from jarvis_mcp.sentiment.lexicon import LexiconAnalyzer
+from jarvis_mcp.sentiment.ports import SentimentAnalyzer
+from jarvis_mcp.sentiment.service import SentimentService
 from jarvis_mcp.store import Store
 
 
@@ -59,9 +66,18 @@ class UserScope:
     cache: Cache | None = None  # per-user cache (query vectors, search results, the tier)
     limiter: Limiter | None = None  # usage limits; None: unmetered
     mailers: MailerFactory | None = None  # builds this user's Mailer (outbox, SMTP, Gmail)
+    inboxes: InboxFactory | None = None  # builds this user's Inbox (Gmail, Maildir, mbox); None: JARVIS_INBOX=none
     calendars: CalendarFactory | None = None  # builds this user's Calendar (local, Google)
     caller: Caller | None = None  # places phone calls (dry run, ElevenLabs); shared by every user
     vault: Callable[[], Vault] | None = None  # the process's credential key (Runtime.vault), built once
+    changes: ChangeBus | None = None  # where this user's state changes are told (live views); None: nowhere
+    job_queue: JobQueue | None = None  # long work kept in the store (jobs/); None: everything runs inline
+    wake_jobs: Callable[[], None] | None = None  # this process's job worker, told when work is queued
+    sentiment_analyzer: SentimentAnalyzer | None = None  # None: the local lexicon
+
+    def changed(self, topic: str, ref: str | None = None) -> None:
+        """Tell this user's live views that `topic` (events.TOPICS) changed; never raises, never blocks."""
+        publish_quietly(self.changes, self.user_id, topic, ref)
 
     @cached_property
     def user(self) -> UserRecord | None:
@@ -105,7 +121,15 @@ class UserScope:
         s = self.settings
         return DocumentService(self.user_id, self.store, self.files, self.embedder, memories=self.store,
                                max_document_bytes=s.max_document_bytes, max_user_bytes=s.max_user_document_bytes,
-                               signed_url_seconds=s.supabase_signed_url_seconds)
+                               signed_url_seconds=s.supabase_signed_url_seconds,
+                               # Handed off only where a worker runs here (a server; not the CLI import).
+                               jobs=self.jobs if self.job_queue is not None and self.wake_jobs else None)
+
+    @cached_property
+    def jobs(self) -> JobService:
+        if self.job_queue is None:
+            raise RuntimeError("no job queue configured")
+        return JobService(self.user_id, self.job_queue, bus=self.changes, wake=self.wake_jobs)
 
     @cached_property
     def contacts(self) -> ContactService:
@@ -123,6 +147,15 @@ class UserScope:
             self.user_id, contacts=lambda: self.contacts, documents=lambda: self.documents,
             mailer=(lambda: mailers(self.user_id, lambda: self.credentials.load("google"))) if mailers else None,
             allowlist=s.mail_allowlist, from_address=s.smtp_from, max_attachment_bytes=s.mail_max_attachment_bytes,
+            inbox=lambda: self.inbox,
+        )
+
+    @cached_property
+    def inbox(self) -> InboxService:
+        inboxes = self.inboxes
+        return InboxService(
+            self.user_id, (lambda: inboxes(self.user_id, lambda: self.credentials.load("google"))) if inboxes else None,
+            contacts=lambda: self.contacts, from_address=self.settings.smtp_from,
         )
 
     @cached_property
@@ -139,13 +172,20 @@ class UserScope:
         return CallService(self.user_id, self.store, self.contacts, self.caller)
 
     @cached_property
+    def sentiment(self) -> SentimentService:
+        user = self.user
+        return SentimentService(self.user_id, self.sentiment_analyzer or LexiconAnalyzer(), self.store,
+                                contacts=lambda: self.contacts, inbox=lambda: self.inbox,
+                                timezone=user.timezone if user else None)
+
+    @cached_property
     def voice_key(self) -> VoiceKeyService:
         return VoiceKeyService(self.user_id, self.store)
 
     @cached_property
     def actions(self) -> ActionService:
         return ActionService(self.user_id, self.store, self.executors(), self.voice_key,
-                             always_confirm=tuple(self.settings.always_confirm))
+                             always_confirm=tuple(self.settings.always_confirm), changed=self.changed)
 
     def executors(self) -> Mapping[str, Executor]:
         """One executor per kind of action; ActionService runs them once, after confirmation if sensitive.

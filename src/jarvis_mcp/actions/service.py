@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -85,12 +85,14 @@ def args_hash(kind: str, arguments: Mapping[str, Any]) -> str:
 
 class ActionService:
     def __init__(self, user_id: str, store: ActionStore, executors: Mapping[str, Executor],
-                 voice_key: VoiceKeyService, *, always_confirm: tuple[str, ...] = ()) -> None:
+                 voice_key: VoiceKeyService, *, always_confirm: tuple[str, ...] = (),
+                 changed: Callable[[str, str | None], None] | None = None) -> None:
         self.user_id = user_id
         self.store = store
         self.executors = executors
         self.voice_key = voice_key
         self.always_confirm = always_confirm
+        self.changed = changed  # told "action" with the id after every status change (live pages, subscribers)
 
     def submit(self, request: ActionRequest) -> ActionOutcome:
         if request.kind not in self.executors:
@@ -120,6 +122,7 @@ class ActionService:
             if record.kind != request.kind or (key and args_hash(record.kind, record.arguments) != digest):
                 raise InvalidInput("idempotency_key", "was already used for a different action")
             return self._outcome(record, replayed=True)
+        self._tell(record.id)
         if record.status == "pending_confirmation":
             return self._outcome(record)
         return self._run(record)
@@ -139,7 +142,7 @@ class ActionService:
         return self._release(record)
 
     def cancel(self, action_id: str) -> ActionOutcome:
-        record = self.store.outbox_transition(self.user_id, action_id, ["pending_confirmation"], "cancelled")
+        record = self._move(action_id, ["pending_confirmation"], "cancelled")
         if record is None:
             current = self._get(action_id)
             raise InvalidInput("action_id", f"cannot cancel: the action is {current.status}")
@@ -186,10 +189,22 @@ class ActionService:
                 error="interrupted while sending; the provider cannot tell whether it went through, so it was "
                       "not done again",
             )
-        done = self.store.outbox_transition(self.user_id, record.id, ["sending"], verdict.status, _fields(verdict))
+        done = self._move(record.id, ["sending"], verdict.status, _fields(verdict))
         return self._outcome(done or self._get(record.id))
 
     # -- internals ------------------------------------------------------------------------------
+
+    def _move(self, action_id: str, from_status: list[str], to_status: str, fields: dict[str, Any] | None = None,
+              *, unexpired: bool = False) -> OutboxRecord | None:
+        moved = self.store.outbox_transition(self.user_id, action_id, from_status, to_status, fields,
+                                             unexpired=unexpired)
+        if moved is not None:
+            self._tell(action_id)
+        return moved
+
+    def _tell(self, action_id: str) -> None:
+        if self.changed is not None:
+            self.changed("action", action_id)  # never raises (UserScope.changed)
 
     def _get(self, action_id: str) -> OutboxRecord:
         record = self.store.outbox_get(self.user_id, action_id)
@@ -204,7 +219,7 @@ class ActionService:
         if record.status != "pending_confirmation":
             raise InvalidInput("action_id", f"nothing to confirm: the action is {record.status} (confirmations are single-use)")
         if self._expired(record):
-            self.store.outbox_transition(self.user_id, action_id, ["pending_confirmation"], "expired")
+            self._move(action_id, ["pending_confirmation"], "expired")
             raise InvalidInput("action_id", "the confirmation window has expired; ask for the action again")
         return record
 
@@ -215,15 +230,15 @@ class ActionService:
     def _release(self, record: OutboxRecord) -> ActionOutcome:
         if record.status == UNKNOWN:
             return self._resend(record)
-        queued = self.store.outbox_transition(
-            self.user_id, record.id, ["pending_confirmation"], "queued", unexpired=True
+        queued = self._move(
+            record.id, ["pending_confirmation"], "queued", unexpired=True
         )
         if queued is None:  # confirmed twice at once, or it expired meanwhile
             raise InvalidInput("action_id", "nothing to confirm: the action was already confirmed or expired")
         return self._run(queued)
 
     def _resend(self, record: OutboxRecord) -> ActionOutcome:
-        sending = self.store.outbox_transition(self.user_id, record.id, [UNKNOWN], "sending")
+        sending = self._move(record.id, [UNKNOWN], "sending")
         if sending is None:  # confirmed twice at once: one of them resends
             raise InvalidInput("action_id", "nothing to confirm: the action is already being done again")
         executor = self.executors[record.kind]
@@ -234,12 +249,12 @@ class ActionService:
             found = None
         if found is not None and found.status in ("sent", "completed"):
             # The provider has it after all: the person wanted it done, and it is, once.
-            done = self.store.outbox_transition(self.user_id, record.id, ["sending"], found.status, _fields(found))
+            done = self._move(record.id, ["sending"], found.status, _fields(found))
             return self._outcome(done or self._get(record.id))
         return self._execute(sending)
 
     def _run(self, record: OutboxRecord) -> ActionOutcome:
-        sending = self.store.outbox_transition(self.user_id, record.id, ["queued"], "sending")
+        sending = self._move(record.id, ["queued"], "sending")
         if sending is None:  # another worker took it
             return self._outcome(self._get(record.id))
         return self._execute(sending)
@@ -256,7 +271,7 @@ class ActionService:
             # A fault after the provider was called would make "failed" a lie that a retry turns into a twin.
             verdict = ExecutionResult(status="unknown", provider="-",
                                       error="internal error while carrying it out; the server log has the details")
-        done = self.store.outbox_transition(self.user_id, record.id, ["sending"], verdict.status, _fields(verdict))
+        done = self._move(record.id, ["sending"], verdict.status, _fields(verdict))
         return self._outcome(done or self._get(record.id))
 
     def _outcome(self, record: OutboxRecord, *, replayed: bool = False) -> ActionOutcome:

@@ -10,6 +10,7 @@ from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from jarvis_mcp.actions.models import ActionOutcome, VoiceKeyStatus
+from jarvis_mcp.actions.out_of_band import approval_url, approve_out_of_band
 from jarvis_mcp.errors import InvalidInput
 from jarvis_mcp.handlers import Handlers, caller_scope
 from jarvis_mcp.render import json_result, json_text
@@ -29,8 +30,8 @@ def ask_the_person(action_id: str, ctx: Context, phrase: str | None = None) -> E
     Only a yes/no is asked: the spec forbids form elicitation for secrets, so the voice key itself is
     never requested this way.
     """
-    if phrase is not None:
-        return None
+    if phrase is not None or approval_url(ctx, action_id) is not None:
+        return None  # the phrase, or the person's own page (URL mode) instead of a yes/no dialog
     capabilities = ctx.client_capabilities
     if capabilities is None or capabilities.elicitation is None:
         return None
@@ -58,20 +59,26 @@ def register(h: Handlers) -> None:
     @h.tool(
         title="Confirm action",
         description=(
-            "Carry out a pending action after the user confirmed it: pass the user's voice key phrase, or "
-            "omit it to ask the user in the client's confirmation dialog (where supported). Single use."
+            "Carry out a pending action after the user confirmed it. With the user's voice key phrase it runs "
+            "at once. Without it: clients with URL elicitation (protocol 2025-11-25) open the approval page "
+            "and this waits up to 2 min for the decision (else status stays pending: check get_action); "
+            "others get a yes/no dialog where supported. Single use."
         ),
         annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True),
     )
     def confirm_action(
         action_id: Annotated[str, Field(description="The pending action's id.")],
         person: Annotated[ElicitationResult[HumanConfirmation], Resolve(ask_the_person)],
+        ctx: Context,
         phrase: Annotated[str | None, Field(description="The user's voice key, as they said it.")] = None,
     ) -> Annotated[CallToolResult, ActionOutcome]:
         # Action summaries and results quote contact names, subjects, event titles.
-        actions = h.scope().actions
+        scope = h.scope()
+        actions = scope.actions
         if phrase is not None:
             return json_result(actions.confirm(action_id, phrase))
+        if (url := approval_url(ctx, action_id)) is not None:
+            return json_result(approve_out_of_band(scope, ctx, action_id, url))
         answer = _answer(person)
         if answer is None:
             actions.check_pending(action_id)  # a missing, finished or expired action says so first

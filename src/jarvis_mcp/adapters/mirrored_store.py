@@ -1,14 +1,16 @@
 """A Store whose memory writes are mirrored into an external vector index (Pinecone).
 
 The store is written first and stays the source of truth (it keeps every vector too); the same change
-is then sent to the index. A failed index write is never dropped silently: it is logged, kept in order
-behind any earlier failure for the same user, and retried on later writes and at shutdown. A retried
-upsert first re-reads the store so a memory forgotten meanwhile is not brought back into the index.
-What is still pending at shutdown is logged with its ids, for a re-sync.
+is then sent to the index. A failed index write is never dropped silently: it is logged and kept in the
+job queue (jobs/, in the store itself), where any server process's worker retries it until the index
+takes it; a process that dies loses none. A retried upsert first re-reads the store, so a memory
+forgotten meanwhile is not brought back into the index: that is what makes the order of retries free.
+Without a queue (a tool run outside a server) failures wait in memory, in order, as a last resort.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import threading
 import time
@@ -20,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from jarvis_mcp.documents.ports import DocumentRecord
+from jarvis_mcp.jobs.ports import MIRROR_JOB, JobQueue, NewJob, Progress, RetryLater
 from jarvis_mcp.memory.ports import ExternalVectorIndex, IndexEntry, MemoryRecord, NewMemory
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,24 @@ class _Op:
             return f"delete of memories {list(self.payload)} for user {self.user_id}"
         return f"delete of document {self.payload} for user {self.user_id}"
 
+    def to_payload(self) -> dict[str, Any]:
+        """JSON for the queue: ids, vectors and filter fields, never the memories' text."""
+        if self.kind == "upsert":
+            return {"op": "upsert", "entries": [
+                {"seq": e.seq, "vector": base64.b64encode(np.asarray(e.vector, np.float32).tobytes()).decode(),
+                 "kind": e.kind, "tags": list(e.tags), "ts": e.ts, "document_id": e.document_id}
+                for e in self.payload]}
+        return {"op": self.kind, "target": list(self.payload) if self.kind == "delete" else self.payload}
+
+    @classmethod
+    def from_payload(cls, user_id: str, payload: dict[str, Any]) -> _Op:
+        if payload["op"] == "upsert":
+            return cls("upsert", user_id, [
+                IndexEntry(seq=int(e["seq"]), vector=np.frombuffer(base64.b64decode(e["vector"]), np.float32),
+                           kind=e["kind"], tags=tuple(e["tags"]), ts=float(e["ts"]), document_id=e["document_id"])
+                for e in payload["entries"]])
+        return cls(str(payload["op"]), user_id, payload["target"])
+
 
 def entries_for(records: Sequence[MemoryRecord], vectors: np.ndarray) -> list[IndexEntry]:
     return [
@@ -50,9 +71,10 @@ def entries_for(records: Sequence[MemoryRecord], vectors: np.ndarray) -> list[In
 
 class MirroredStore:
     def __init__(self, store: Any, index: ExternalVectorIndex, *, retry_every: float = 5.0,
-                 max_pending: int = 10_000) -> None:
+                 max_pending: int = 10_000, queue: JobQueue | None = None) -> None:
         self.store = store
         self.index = index
+        self.queue = queue
         self.retry_every = retry_every
         self.max_pending = max_pending
         self._pending: deque[_Op] = deque()
@@ -94,6 +116,13 @@ class MirroredStore:
         return len(self._pending)
 
     def _send(self, op: _Op) -> None:
+        if self.queue is not None:
+            try:
+                self._apply(op)
+            except Exception as exc:  # noqa: BLE001 - any failure of the index is retried, not raised
+                job = self.queue.enqueue(op.user_id, NewJob(MIRROR_JOB, op.to_payload(), message="retrying the index"))
+                log.error("vector index write failed, queued as job %s for retry: %s: %s", job.id, op.describe(), exc)
+            return
         with self._lock:
             queued = any(p.user_id == op.user_id for p in self._pending)
             if queued:  # behind this user's earlier failure: order matters (an upsert then a delete)
@@ -126,6 +155,18 @@ class MirroredStore:
             self.index.delete(op.user_id, op.payload)
         else:
             self.index.delete_document(op.user_id, op.payload)
+
+    def mirror_job(self, user_id: str, payload: dict[str, Any], progress: Progress) -> dict[str, Any]:
+        """The queue's mirror_vectors job: the write again, after re-reading the store; RetryLater while
+        the index still refuses it (the job waits retry_every seconds and runs again, in any process)."""
+        op = _Op.from_payload(user_id, payload)
+        try:
+            self._apply(op, retry=True)
+        except Exception as exc:  # noqa: BLE001
+            raise RetryLater(f"the vector index still refuses the write ({type(exc).__name__}); retrying",
+                             self.retry_every) from exc
+        log.info("vector index write delivered from the queue: %s", op.describe())
+        return {"delivered": op.kind}
 
     def retry(self, *, force: bool = False) -> int:
         """Send pending writes in order, stopping at the first that fails again; returns how many remain."""

@@ -12,7 +12,8 @@ In order:
    contacts at the best rank are refused, both listed. A misspelt name matches nothing: it is refused
    with the names it resembles, because a guess could email or phone the wrong person.
 The wanted channel (an email address, a phone number) comes from the contact found; a contact without
-it is refused, never swapped for another contact that has one.
+it is refused, never swapped for another contact that has one. `any` wants the person, not a channel
+(analyze_sentiment reads what is known of them): a contact with no address or number is found too.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from jarvis_mcp.errors import InvalidInput, NotFound
 from jarvis_mcp.text import fold
 from jarvis_mcp.untrusted import defuse
 
-Want = Literal["email", "phone"]
+Want = Literal["email", "phone", "any"]
 
 MAX_TEXT = 200
 #: Contacts the lexical search hands over as candidates: far more than a name's namesakes.
@@ -41,9 +42,10 @@ _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 _PHONE_LIKE = re.compile(r"^\(?\+?[\d\s().\-/]+$")  # "(+34) 612 34 56 78" too
 _WORD = re.compile(r"\w+")
 _APOSTROPHES = re.compile(r"['\u2019]")  # O'Brien is one word, typed with or without it
-_LABEL = {"email": "email address", "phone": "phone number"}
+_LABEL = {"email": "email address", "phone": "phone number", "any": "email address or phone number"}
 _GIVE = {"email": "an email address",
-         "phone": "a phone number in international format such as +34 612 345 678"}
+         "phone": "a phone number in international format such as +34 612 345 678",
+         "any": "an email address or a phone number"}
 
 
 @dataclass(frozen=True)
@@ -101,14 +103,20 @@ def _listed(records: Sequence[ContactRecord], want: Want, *, alphabetical: bool 
     parts = []
     for r in ordered[:MAX_LISTED]:
         who = defuse(r.name) + (f" ({defuse(r.company)})" if r.company else "")
-        handles = r.emails if want == "email" else r.phones
+        handles = _handles(r, want)
         parts.append(f"{who} <{handles[0]}> (id {r.id})" if handles else f"{who} (id {r.id}; no {_LABEL[want]})")
     more = len(ordered) - MAX_LISTED
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 
 
+def _handles(contact: ContactRecord, want: Want) -> tuple[str, ...]:
+    return {"email": contact.emails, "phone": contact.phones}.get(want, contact.emails + contact.phones)
+
+
 def _reach(field: str, contact: ContactRecord, want: Want) -> Resolved:
-    handles = contact.emails if want == "email" else contact.phones
+    handles = _handles(contact, want)
+    if want == "any":
+        return Resolved(handles[0] if handles else "", contact)
     if not handles:
         raise InvalidInput(field, f"the contact {defuse(contact.name)!r} has no {_LABEL[want]}; add one with "
                                   f"save_contact (contact_id {contact.id}) or give {_GIVE[want]}")
@@ -147,8 +155,8 @@ def _by_handle(store: ContactStore, user_id: str, region: str | None, text: str,
         raise InvalidInput(field, f"{handle} belongs to {len(owners)} contacts: {_listed(owners, want)}. "
                                   "Pass the contact id of the one you mean")
     if owners:
-        return Resolved(handle, owners[0]) if kind == want else _reach(field, owners[0], want)
-    if kind == want:
+        return Resolved(handle, owners[0]) if want in (kind, "any") else _reach(field, owners[0], want)
+    if want in (kind, "any"):
         return Resolved(handle, None)
     raise InvalidInput(field, f"no contact has the {_LABEL[kind]} {handle}; give {_GIVE[want]}, or a "
                               "contact's name or id")

@@ -18,6 +18,7 @@ from jarvis_mcp.contacts.models import (
     SyncResult,
 )
 from jarvis_mcp.handlers import Handlers
+from jarvis_mcp.jobs.ports import SYNC_JOB, NewJob
 from jarvis_mcp.render import data_result, json_result
 from jarvis_mcp.untrusted import data_block
 
@@ -103,5 +104,10 @@ def register(h: Handlers) -> None:
             except Exception:  # progress is a courtesy: never fail the sync over it
                 log.debug("could not report sync progress", exc_info=True)
 
-        # Skipped rows quote the provider's data.
-        return json_result(h.scope().contacts.sync(progress))
+        # Skipped rows quote the provider's data. Where a job queue runs, the sync is tracked as a job:
+        # its bar shows on the person's page, and a worker resumes it (sync tokens) if this process dies.
+        scope = h.scope()
+        if scope.job_queue is None:
+            return json_result(scope.contacts.sync(progress))
+        return json_result(scope.jobs.run_here(NewJob(SYNC_JOB, {"provider": "google"}, message="starting"),
+                                               scope.contacts.sync, lambda r: r.model_dump(mode="json"), progress))

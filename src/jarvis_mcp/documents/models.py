@@ -31,6 +31,7 @@ class DocumentAdded(BaseModel):
     document: DocumentInfo
     created: bool = Field(description="False when the same content was already stored (nothing new written).")
     passages: int = Field(description="Passages now searchable through search_memory (kind 'document').")
+    job_id: str | None = Field(None, description="Set when indexing continues in the background: poll get_job.")
     warnings: list[str] = Field(default_factory=list)
 
 

@@ -12,6 +12,7 @@ import re
 import unicodedata
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -40,6 +41,8 @@ from jarvis_mcp.documents.ports import (
     QuotaExceeded,
 )
 from jarvis_mcp.errors import InvalidInput, NotFound
+from jarvis_mcp.jobs.ports import NewJob, Progress
+from jarvis_mcp.jobs.service import JobService
 from jarvis_mcp.memory.ports import MemoryStore, NewMemory
 from jarvis_mcp.ports import Embedder
 from jarvis_mcp.text import clean_tags, content_hash, fold, from_epoch
@@ -54,6 +57,11 @@ MAX_READ_CHARS = 200_000
 # upload must not hold the model for many minutes. The whole text is still stored and readable.
 MAX_INDEXED_CHARS = 3_000_000
 EMBED_BATCH = 64
+# Above this much text, indexing goes to the job queue and add_document answers at once with a job id.
+# Measured here: ~5,000 characters a second (100 PDF pages, ~300k characters, took 56 s); 60k is ~12 s,
+# well inside the 60 s many clients wait, with the rest of the call (extraction, storage) on top.
+QUEUE_ABOVE_CHARS = 60_000
+INDEX_JOB = "index_document"
 # Bidirectional overrides and isolates make "invoice\u202efdp.exe" display as "invoiceexe.pdf".
 _BIDI = set("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _UNSAFE_FILENAME_CHARS = re.compile(r'[<>:"|?*]')
@@ -152,7 +160,7 @@ def to_info(rec: DocumentRecord) -> DocumentInfo:
 class DocumentService:
     def __init__(self, user_id: str, store: DocumentRecords, files: DocumentStore, embedder: Embedder, *,
                  memories: MemoryStore, max_document_bytes: int, max_user_bytes: int,
-                 signed_url_seconds: int = 60) -> None:
+                 signed_url_seconds: int = 60, jobs: JobService | None = None) -> None:
         self.user_id = user_id
         self.store = store
         self.memories = memories  # where the passages go: memories carrying document_id
@@ -161,11 +169,13 @@ class DocumentService:
         self.max_document_bytes = max_document_bytes
         self.max_user_bytes = max_user_bytes
         self.signed_url_seconds = signed_url_seconds
+        self.jobs = jobs  # None: everything is indexed inline (the CLI import, read-only servers)
 
     # -- adding ---------------------------------------------------------------------------------
 
     def add(self, title: str, text: str | None = None, content_base64: str | None = None,
-            mime_type: str | None = None, tags: list[str] | None = None, filename: str | None = None) -> DocumentAdded:
+            mime_type: str | None = None, tags: list[str] | None = None, filename: str | None = None,
+            progress: Progress | None = None) -> DocumentAdded:
         """From a tool call: the document as text, or as base64 bytes. Everything is checked before any write."""
         title = clean_title(title)
         clean = clean_tags("tags", tags)
@@ -182,7 +192,8 @@ class DocumentService:
             data = text.encode("utf-8")
         else:
             data = self._decode_base64(content_base64 or "")
-        return self.add_bytes(data, title=title, filename=filename, mime_type=declared, tags=list(clean))
+        return self.add_bytes(data, title=title, filename=filename, mime_type=declared, tags=list(clean),
+                              progress=progress)
 
     def _decode_base64(self, value: str) -> bytes:
         # Bound the size on the encoded form, before decoding allocates anything.
@@ -199,7 +210,7 @@ class DocumentService:
             ) from None
 
     def add_bytes(self, data: bytes, *, title: str, filename: str | None = None, mime_type: str | None = None,
-                  tags: list[str] | None = None) -> DocumentAdded:
+                  tags: list[str] | None = None, progress: Progress | None = None) -> DocumentAdded:
         """Add raw bytes (the CLI import and add() above). Re-adding the same bytes returns the stored document."""
         title = clean_title(title)
         clean = clean_tags("tags", tags)
@@ -218,6 +229,9 @@ class DocumentService:
             return DocumentAdded(document=to_info(existing), created=False, passages=existing.chunks or 0,
                                  warnings=["the same content was already stored; nothing new was written"])
         extracted = extract(data, kind)
+        if progress:
+            pages = f"{extracted.pages} pages, " if extracted.pages else ""
+            progress(0, None, f"extracted {pages}{len(extracted.text)} characters")
         _, used = self.store.document_usage(self.user_id)
         if used + len(data) > self.max_user_bytes:
             raise self._quota_error(used)
@@ -235,8 +249,14 @@ class DocumentService:
             raise self._quota_error(exc.used) from None
         if not created:  # the same bytes, added concurrently
             return DocumentAdded(document=to_info(rec), created=False, passages=rec.chunks or 0, warnings=[])
+        if self.jobs is not None and min(len(extracted.text), MAX_INDEXED_CHARS) > QUEUE_ABOVE_CHARS:
+            # Stored and readable now; the passages are embedded by the queue (the row says unfinished).
+            job = self.jobs.enqueue(NewJob(INDEX_JOB, {"document_id": rec.id}, message="waiting to be indexed"))
+            return DocumentAdded(document=to_info(rec), created=True, passages=0, job_id=job.id, warnings=[
+                *extracted.warnings, f"indexing {len(extracted.text)} characters continues in the background: "
+                f"call get_job with job_id {job.id} to follow it; the document is readable already"])
         try:
-            rec = self._index(rec, extracted)
+            rec = self._index(rec, extracted, progress)
         except BaseException:
             # Leave nothing half-made behind: no passages, no row, no bytes.
             self.store.delete_document(self.user_id, rec.id)
@@ -251,7 +271,17 @@ class DocumentService:
         return InvalidInput("content", f"would exceed your document storage limit of {self.max_user_bytes} bytes "
                                        f"({used} used); delete documents you no longer need")
 
-    def _index(self, rec: DocumentRecord, extracted: Extracted) -> DocumentRecord:
+    def index_job(self, document_id: str, progress: Progress) -> dict[str, Any]:
+        """The queue's index_document job: embed what is not embedded yet (a job taken over resumes)."""
+        rec = self._get(document_id)  # deleted meanwhile: NotFound fails the job with a clear message
+        if rec.chunks is None:
+            data = self.files.get(self.user_id, rec.sha256)
+            if data is None:
+                raise NotFound("document content", document_id)
+            rec = self._index(rec, extract(data, rec.mime_type), progress)
+        return {"document_id": rec.id, "title": rec.title, "passages": rec.chunks or 0}
+
+    def _index(self, rec: DocumentRecord, extracted: Extracted, progress: Progress | None = None) -> DocumentRecord:
         chunks = indexed_chunks(extracted)
         items = [
             NewMemory(
@@ -275,6 +305,9 @@ class DocumentService:
                 vectors[i] = mean / max(float(np.linalg.norm(mean)), 1e-12)
                 row += len(vs)
             self.memories.insert_memories(self.user_id, [it for it, _ in batch], vectors)
+            if progress:
+                done_now = len(items) - len(todo) + start + len(batch)
+                progress(done_now, len(items), f"embedded {done_now} of {len(items)} passages")
         self.store.mark_document_indexed(self.user_id, rec.id, len(items))
         return DocumentRecord(rec.id, rec.title, rec.filename, rec.mime_type, rec.size, rec.sha256, rec.tags,
                               rec.pages, rec.chars, len(items), rec.created_at)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
@@ -15,6 +16,7 @@ from jarvis_mcp.documents.models import (
     DocumentText,
 )
 from jarvis_mcp.handlers import Handlers
+from jarvis_mcp.jobs.progress import notifier
 from jarvis_mcp.render import data_result, json_result
 from jarvis_mcp.untrusted import data_block
 
@@ -23,10 +25,11 @@ def register(h: Handlers) -> None:
     @h.tool(
         title="Add document",
         description=(
-            "Store one of the user's documents (contract, invoice, notes...) and make its passages searchable "
-            "through search_memory (kind 'document'). Give plain text / Markdown / HTML as `text`, or a file "
-            "as `content_base64` with its `mime_type`. Supported: PDF, plain text, Markdown, HTML; the type is "
-            "checked against the content. Adding the same content again returns the stored document."
+            "Store one of the user's documents (contract, invoice...), searchable through "
+            "search_memory. Give text (plain, Markdown, HTML) as `text`, or a file as `content_base64` with its "
+            "`mime_type` (PDF, text, Markdown, HTML; checked against the content). The same content again returns "
+            "the stored document. Over 60,000 characters (~20 PDF pages) it is indexed in the background: poll "
+            "get_job with the job_id."
         ),
         annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False),
     )
@@ -39,9 +42,12 @@ def register(h: Handlers) -> None:
         tags: Annotated[list[str] | None, Field(description="Short labels, e.g. ['contracts', 'home'].")] = None,
         filename: Annotated[str | None, Field(
             description="File name to use for attachments, e.g. 'lease.pdf' (default: from the title).")] = None,
+        ctx: Context | None = None,
     ) -> Annotated[CallToolResult, DocumentAdded]:
-        # The same content stored before comes back under its first title.
-        return json_result(h.scope().documents.add(title, text, content_base64, mime_type, tags, filename))
+        # The same content stored before comes back under its first title. Progress: pages extracted,
+        # then passages embedded; a big document is handed to the queue and answers with its job id.
+        progress = notifier(ctx) if ctx is not None else None
+        return json_result(h.scope().documents.add(title, text, content_base64, mime_type, tags, filename, progress))
 
     @h.tool(
         title="List documents",

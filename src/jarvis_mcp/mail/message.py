@@ -27,6 +27,7 @@ _LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_
 _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _NAMED = re.compile(r"^\s*(.*?)\s*<([^<>]*)>\s*$", re.S)
 _MSGID = re.compile(r"^<[!-;=?-~]{1,900}@[!-;=?-~]{1,200}>$")  # printable ASCII without < > and spaces
+_REPLIED = re.compile(r"^\s*(re|aw)\s*:", re.I)
 CONTROLS = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _BUILD_POLICY = policy.SMTP.clone(cte_type="7bit")  # bodies quoted-printable/base64 when not plain ASCII
 
@@ -85,6 +86,12 @@ def parse_message_id(given: str) -> str:
     return text
 
 
+def reply_subject(subject: str) -> str:
+    """The subject of a reply: "Re: " in front, unless it already starts with Re: (or German Aw:)."""
+    subject = " ".join(subject.split())
+    return subject if _REPLIED.match(subject) else f"Re: {subject}".strip()
+
+
 def allowed(address: str, allowlist: Sequence[str]) -> bool:
     if not allowlist:
         return True
@@ -110,7 +117,8 @@ def build_message(action_id: str, arguments: dict[str, Any], recipients: Sequenc
     msg["Subject"] = arguments["subject"]
     if arguments.get("reply_to"):
         msg["In-Reply-To"] = arguments["reply_to"]
-        msg["References"] = arguments["reply_to"]
+        # The whole chain (the original's References and its Message-ID) when replying to a received email.
+        msg["References"] = arguments.get("references") or arguments["reply_to"]
     body = arguments["body"]
     if arguments.get("html"):
         # The plain-text alternative, for clients that show no HTML.

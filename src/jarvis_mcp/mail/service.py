@@ -25,6 +25,7 @@ from jarvis_mcp.mail.message import (
     message_id_for,
     parse_address,
     parse_message_id,
+    reply_subject,
 )
 from jarvis_mcp.mail.models import EmailReceipt, EmailRecipient
 from jarvis_mcp.mail.ports import Mailer, MailError, MailReceipt
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from jarvis_mcp.actions.models import ActionOutcome
     from jarvis_mcp.contacts.service import ContactService
     from jarvis_mcp.documents.service import DocumentService
+    from jarvis_mcp.inbox.service import InboxService
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +66,10 @@ class MailService:
                  allowlist: Sequence[str] = (), from_address: str | None = None,
                  max_attachment_bytes: int = 10 << 20, budget_s: float = SEND_BUDGET_S,
                  sleep: Callable[[float], None] = time.sleep, rand: Callable[[], float] = random.random,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 inbox: Callable[[], InboxService] | None = None) -> None:
         self.user_id = user_id
+        self._inbox = inbox  # for replies to a received email (reply_to)
         self._contacts = contacts
         self._documents = documents
         self._build_mailer = mailer
@@ -80,13 +84,24 @@ class MailService:
 
     # -- requesting -----------------------------------------------------------------------------
 
-    def request_send(self, to: Sequence[str], subject: str, body: str, cc: Sequence[str] | None = None,
-                     bcc: Sequence[str] | None = None, attachments: Sequence[str] | None = None,
-                     reply_to_message_id: str | None = None, html: bool = False,
-                     idempotency_key: str | None = None) -> ActionRequest:
-        subject = self._subject(subject)
+    def request_send(self, to: Sequence[str] | None, subject: str | None, body: str,
+                     cc: Sequence[str] | None = None, bcc: Sequence[str] | None = None,
+                     attachments: Sequence[str] | None = None, reply_to_message_id: str | None = None,
+                     html: bool = False, idempotency_key: str | None = None,
+                     reply_to: str | None = None) -> ActionRequest:
+        references = None
+        if reply_to:  # a received email's id: the reply joins its thread, to its sender unless told otherwise
+            if reply_to_message_id:
+                raise InvalidInput("reply_to", "give reply_to (an email id) or reply_to_message_id, not both")
+            if self._inbox is None:
+                raise InvalidInput("reply_to", "no inbox is configured on this server (JARVIS_INBOX)")
+            context = self._inbox().reply_context(reply_to)
+            to = to or ([context.to] if context.to else [])
+            subject = context.subject if not (subject or "").strip() else reply_subject(subject or "")
+            reply_to_message_id, references = context.message_id, context.references
+        subject = self._subject(subject or "")
         body = self._body(body)
-        recipients = self._recipients(to, cc, bcc)
+        recipients = self._recipients(to or [], cc, bcc)
         files = self._attachments(attachments or [])
         reply_to = parse_message_id(reply_to_message_id) if reply_to_message_id else None
         self._mailer_ready()
@@ -97,7 +112,7 @@ class MailService:
         reasons += [f"{r.address} is not one of your contacts" for r in recipients if r.contact_id is None]
         arguments = {
             "recipients": [r.sealed() for r in recipients], "subject": subject, "body": body, "html": bool(html),
-            "attachments": files, "reply_to": reply_to,
+            "attachments": files, "reply_to": reply_to, "references": references,
         }
         return ActionRequest(kind=KIND, arguments=arguments, summary=self._summary(recipients, subject, files),
                              sensitive=tuple(reasons), idempotency_key=idempotency_key)

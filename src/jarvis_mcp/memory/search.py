@@ -104,11 +104,15 @@ class MemorySearch:
             in_window = {s for s, _ in by_vector_w} | set(by_keyword_w)
             read = list(dict.fromkeys([*read, *by_keyword_w[:WINDOW_POOL]]))
         records = {r.seq: r for r in self.store.memories_by_seq(self.user_id, read)}
-        evidence = {}
+        evidence, strong = {}, {}
         if records:
             total, df = self.store.keyword_stats(self.user_id, terms)
-            evidence = ranking.keyword_evidence(ranking.idf_weights(terms, total, df), records.values())
-        scored = ranking.score(sims, evidence, {*sims, *records}, in_window, floor=self.relevance_floor)[:top_k]
+            idf = ranking.idf_weights(terms, total, df)
+            evidence = ranking.keyword_evidence(idf, records.values())
+            strong = ranking.keyword_evidence(ranking.written_only(idf, df), records.values())
+        scored = ranking.score(sims, evidence, {*sims, *records}, in_window, floor=self.relevance_floor,
+                               strong=strong)
+        scored = ranking.carry_to_replies(scored, self._replies(scored[: max(10, 2 * top_k)], records))[:top_k]
         missing = [s.seq for s in scored if s.seq not in records]
         records.update({r.seq: r for r in self.store.memories_by_seq(self.user_id, missing)})
         vrank = {seq: i + 1 for i, (seq, _) in enumerate(by_vector)}
@@ -128,6 +132,18 @@ class MemorySearch:
                 document_uri=f"jarvis://me/documents/{rec.document_id}" if rec.document_id else None,
             ))
         return hits
+
+    def _replies(self, head: list[ranking.Scored], records: dict[int, MemoryRecord]) -> dict[int, int]:
+        """The question turns among the best candidates -> the turn after each (the next seq: a conversation's
+        turns are written in order, in one batch; anything else there is not taken). Fills `records`."""
+        records.update({r.seq: r for r in self.store.memories_by_seq(self.user_id, [s.seq for s in head
+                                                                                     if s.seq not in records])})
+        asks = {s.seq: records[s.seq] for s in head
+                if s.seq in records and records[s.seq].conversation_id and ranking.asks_only(records[s.seq].text)}
+        after = {r.seq: r for r in self.store.memories_by_seq(self.user_id, [q + 1 for q in asks])}
+        records.update(after)
+        return {q: q + 1 for q, rec in asks.items()
+                if q + 1 in after and after[q + 1].conversation_id == rec.conversation_id}
 
     def _query_vector(self, query: str):  # noqa: ANN202 - numpy row
         return self.cache.query_vector(query) if self.cache is not None else self.embedder.embed([query])[0]
