@@ -91,7 +91,9 @@ class Runtime:
         mirror = getattr(self.store, "mirror_job", None)  # a store mirrored to Pinecone retries from the queue
         if mirror is not None:
             handlers[MIRROR_JOB] = mirror
-        self.worker = JobWorker(self.jobs, handlers, bus=self.changes)
+        make = getattr(self.jobs, "make_worker", None)  # Postgres: procrastinate's worker runs the queue
+        self.worker = (make(lambda queue: JobWorker(queue, handlers, bus=self.changes)) if make
+                       else JobWorker(self.jobs, handlers, bus=self.changes))
         self.worker.start()
 
     def vault(self) -> Vault:

@@ -1,7 +1,8 @@
-"""The job queue over Postgres: rows under Row Level Security, claimed through jarvis.jobs_claim (a
-SECURITY DEFINER function: FOR UPDATE SKIP LOCKED and the lease in one statement), then read, reported
-and finished as their owner. Every process on the database shares the queue; a process that dies leaves
-its job to its lease, after which any other process's worker takes it up."""
+"""The job records over Postgres: rows under Row Level Security (what get_job reads), each run by
+procrastinate (procrastinate_queue.py): the row and its procrastinate job are written in one transaction.
+Workers take a row under a lease named after their procrastinate job, then report and finish as its
+owner. `claim` (jarvis.jobs_claim, FOR UPDATE SKIP LOCKED) remains for the JobQueue port's own worker;
+the server runs procrastinate's instead (make_worker)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from jarvis_mcp.adapters.postgres.database import Database, uuids
+from jarvis_mcp.adapters.postgres.procrastinate_queue import NewRunner, ProcrastinateWorker, defer_sql
 from jarvis_mcp.jobs.ports import DONE, FAILED, QUEUED, RUNNING, JobRecord, NewJob
 
 _COLUMNS = ("id::text, user_id::text, kind, payload, status, done, total, message, result, error, attempts, "
@@ -47,8 +49,36 @@ class PostgresJobQueue:
                 (str(uuid.uuid4()), user_id, job.kind, Jsonb(job.payload), RUNNING if owner else QUEUED, job.total,
                  job.message, 1 if owner else 0, owner, now + lease_s if owner else None, now, now),
             ).fetchone()
-        assert row is not None
+            assert row is not None
+            # Queued: procrastinate runs it. Run by a tool call: a watchdog at its lease's end takes it over
+            # should the call's process die (it finds the row finished, or renewed, otherwise).
+            defer_sql(conn, user_id, row[0], now + lease_s if owner else None)
         return _record(row)
+
+    def take(self, user_id: str, job_id: str, owner: str, lease_s: float) -> JobRecord | None:
+        """The row leased to `owner` when it is queued and due, its lease is over, or `owner` held it already
+        (procrastinate retrying its own stalled job); None when another holder is alive or it is finished."""
+        now = time.time()
+        with self.db.session(user_id) as conn:
+            row = conn.execute(
+                f"UPDATE jarvis.jobs SET status = %s, lease_owner = %s, lease_until = %s, attempts = attempts + 1, "
+                f"updated_at = %s WHERE user_id = %s AND id = %s AND ((status = %s AND coalesce(not_before, 0) <= %s) "
+                f"OR (status = %s AND (lease_until < %s OR lease_owner = %s))) RETURNING {_COLUMNS}",
+                (RUNNING, owner, now + lease_s, now, user_id, job_id, QUEUED, now, RUNNING, now, owner),
+            ).fetchone()
+        return _record(row) if row else None
+
+    def watch(self, user_id: str, job_id: str) -> None:
+        """A new procrastinate job at the end of the row's current lease (a live tool call holds it)."""
+        with self.db.session(user_id) as conn:
+            row = conn.execute("SELECT lease_until FROM jarvis.jobs WHERE user_id = %s AND id = %s AND status = %s",
+                               (user_id, job_id, RUNNING)).fetchone()
+            if row is not None:
+                defer_sql(conn, user_id, job_id, float(row[0] or time.time()) + 0.05)
+
+    def make_worker(self, new_runner: NewRunner) -> ProcrastinateWorker:
+        """procrastinate's worker for this process; `new_runner` runs one job by the service's rules."""
+        return ProcrastinateWorker(self, new_runner)
 
     def get_job(self, user_id: str, job_id: str) -> JobRecord | None:
         if not uuids([job_id]):
@@ -86,6 +116,8 @@ class PostgresJobQueue:
                 "AND lease_owner = %s RETURNING id",
                 (QUEUED, not_before, message, time.time(), user_id, job_id, RUNNING, owner),
             ).fetchone()
+            if row is not None:
+                defer_sql(conn, user_id, job_id, not_before)  # procrastinate runs it again then
         return row is not None
 
     def finish(self, user_id: str, job_id: str, owner: str, result: dict[str, Any] | None, error: str | None) -> bool:

@@ -85,6 +85,10 @@ def migrate(url: str, *, app_role: str | None = None) -> MigrateReport:
         if app_role:
             report.app_role_created = _ensure_app_role(conn, app_role)
             conn.execute("SELECT jarvis.grant_app(%s)", (app_role,))
+        # The hosted job queue's tables (procrastinate's schema, applied once) and the app role's rights on them.
+        from jarvis_mcp.adapters.postgres.procrastinate_queue import apply_schema
+
+        apply_schema(conn, app_role)
     if report.pgvector:
         report.backfilled = _backfill_vectors(url)
     report.keywords_rebuilt = _rebuild_keywords(url)
