@@ -77,6 +77,10 @@ class FakeElevenLabs:
         if seen.method == "POST" and path == "/v1/convai/agents/create":
             self.agents += 1
             return httpx.Response(200, json={"agent_id": f"agent_{self.agents}"})
+        if seen.method == "PATCH" and path.startswith("/v1/convai/agents/"):
+            return httpx.Response(200, json={"agent_id": path.rsplit("/", 1)[1], "name": seen.body.get("name", ""),
+                                             "conversation_config": seen.body.get("conversation_config", {}),
+                                             "metadata": {"created_at_unix_secs": 1}, "tags": []})
         if seen.method == "POST" and path.endswith("/outbound-call"):
             conversation = self._remember(seen.body)
             extra = {"callSid": "CA123"} if "twilio" in path else {"sip_call_id": "sip-123"}

@@ -744,6 +744,18 @@ async def case_get_call(alice: Client, bob: Client) -> None:
     assert ok(await alice.call_tool("get_call", {"call_id": placed}))["status"] == "not_placed"
 
 
+async def case_set_contact_voice(alice: Client, bob: Client) -> None:
+    hers = await seed_alice_contact(alice)
+    theirs = await bob.call_tool("set_contact_voice", {"contact": hers, "voice": "Rachel"})
+    made_up = await bob.call_tool("set_contact_voice", {"contact": MADE_UP_ID, "voice": "Rachel"})
+    assert theirs.is_error and made_up.is_error
+    same_error(theirs.content[0].text, hers, made_up.content[0].text, MADE_UP_ID)
+    by_name = await bob.call_tool("set_contact_voice", {"contact": f"Kestrel {SECRET}", "personality": "rude"})
+    assert by_name.is_error and hers not in by_name.content[0].text
+    contact = json.loads((await alice.read_resource(f"jarvis://me/contacts/{hers}")).contents[0].text)
+    assert contact.get("voice_agent") is None  # nothing of Bob's reached her contact
+
+
 async def case_list_identities(alice: Client, bob: Client) -> None:
     await seed_alice(alice)
     hers = ok(await alice.call_tool("list_identities", {}))["identities"]
@@ -778,6 +790,45 @@ async def case_analyze_sentiment(alice: Client, bob: Client) -> None:
     assert out["contact_id"] is None and out["total_items"] == 0 and out["items"] == []
     assert_tool_clean(unecho_result(result, f"{SECRET}@kestrel.io"), None)
     assert_tool_clean(await bob.call_tool("analyze_sentiment", {"text": "Kestrel is fine"}), None)
+
+
+# -- timeline -------------------------------------------------------------------------------------
+
+
+async def seed_alice_timeline(alice: Client) -> str:
+    hers = await seed_alice_contact(alice)
+    ok(await alice.call_tool("remember", {"text": f"Kestrel owes the {SECRET} deposit", "participants": [hers]}))
+    ok(await alice.call_tool("send_email", {"to": [hers], "subject": f"The {SECRET} deposit", "body": "Reminder"}))
+    assert len(ok(await alice.call_tool("get_client_history", {"contact": "Kestrel"}))["items"]) == 2
+    return hers
+
+
+async def case_get_client_history(alice: Client, bob: Client) -> None:
+    hers = await seed_alice_timeline(alice)
+    by_name = await bob.call_tool("get_client_history", {"contact": "Kestrel"})
+    assert by_name.is_error and "no contact is named 'Kestrel'" in by_name.content[0].text
+    assert_clean(by_name.content[0].text)
+    theirs = await bob.call_tool("get_client_history", {"contact": hers})
+    made_up = await bob.call_tool("get_client_history", {"contact": MADE_UP_ID})
+    assert theirs.is_error and made_up.is_error
+    same_error(theirs.content[0].text, hers, made_up.content[0].text, MADE_UP_ID)
+    # Her contact's address is a stranger's for Bob: none of her links to it.
+    result = await bob.call_tool("get_client_history", {"contact": f"{SECRET}@kestrel.io"})
+    assert ok(result)["items"] == [] and ok(result)["contact_id"] is None
+    assert_tool_clean(unecho_result(result, f"{SECRET}@kestrel.io"), None)
+    # Bob's own contact of the same address shows no last contact from her links.
+    ok(await bob.call_tool("save_contact", {"name": "Bob's Kestrel", "emails": [f"{SECRET}@kestrel.io"]}))
+    hit = ok(await bob.call_tool("search_clients", {"query": "Bob's Kestrel"}))["hits"][0]
+    assert hit["last_contact_at"] is None and hit["last_contact_kind"] is None
+
+
+async def case_contact_history_resource(alice: Client, bob: Client) -> None:
+    hers = await seed_alice_timeline(alice)
+    code, message = await read_error(bob, f"jarvis://me/contacts/{hers}/history")
+    made_up_code, made_up_message = await read_error(bob, f"jarvis://me/contacts/{MADE_UP_ID}/history")
+    assert code == made_up_code
+    same_error(message, hers, made_up_message, MADE_UP_ID)
+    assert_clean(message)
 
 
 def unecho_result(result: CallToolResult, typed: str) -> CallToolResult:
@@ -837,7 +888,10 @@ CASES: dict[str, Case] = {
     "tool:draft_email": case_draft_email,
     "tool:call_contact": case_call_contact,
     "tool:get_call": case_get_call,
+    "tool:set_contact_voice": case_set_contact_voice,
     "tool:analyze_sentiment": case_analyze_sentiment,
+    "tool:get_client_history": case_get_client_history,
+    "resource:jarvis://me/contacts/{contact_id}/history": case_contact_history_resource,
     "tool:list_identities": case_list_identities,
 }
 

@@ -33,6 +33,7 @@ from jarvis_mcp.errors import StoreMismatch
 from jarvis_mcp.identity.ports import GrantRecord, SessionRecord, TokenRecord
 from jarvis_mcp.jobs.ports import NewJob
 from jarvis_mcp.memory.ports import MemoryFilter, NewMemory
+from jarvis_mcp.timeline.ports import InteractionRecord
 
 # Tables any user's rows live in; the rest (global) must hold nothing per user.
 GLOBAL_TABLES = {"meta", "schema_migrations", "app_privileges", "oauth_clients", "sign_in_tokens"}
@@ -90,6 +91,7 @@ def populate(store: PostgresStore, embedder, user: str, tag: str) -> None:
     store.add_tokens([TokenRecord(uuid.uuid4().hex, "access", "family", user, "client", "", "r", 2e9)], 0)
     store.put_session(uuid.uuid4().hex, SessionRecord(user, "email", 2e9), 0)
     PostgresJobQueue(store.db).enqueue(user, NewJob("index_document", {"document_id": f"{tag}-doc"}))
+    store.interaction_add(user, [InteractionRecord(f"doc-{tag}@example.com", "email", f"{tag}-mail", 1.0, f"{tag} hi")])
 
 
 def as_app(db: PgDatabase, user_id: str | None) -> psycopg.Connection:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from threadpoolctl import threadpool_limits
 
@@ -288,6 +289,18 @@ def make_sentiment(settings: Settings) -> SentimentAnalyzer:
         return OpenAISentiment(settings.openai_api_key.get_secret_value(), model=settings.openai_sentiment_model,
                                base_url=settings.openai_base_url)
     return LexiconAnalyzer()
+
+
+def make_openai_client(settings: Settings, *, http_client: Any = None) -> Any:  # noqa: ANN401 - optional SDK
+    """The OpenAI SDK client for `export conversations --upload` (tests pass an httpx.MockTransport client)."""
+    if settings.openai_api_key is None:
+        raise ConfigError("--upload needs an OpenAI key: set JARVIS_OPENAI_API_KEY")
+    try:
+        import openai
+    except ImportError:
+        raise ConfigError("--upload needs the openai package: pip install 'jarvis-mcp[hosted]'") from None
+    return openai.OpenAI(api_key=settings.openai_api_key.get_secret_value(), base_url=settings.openai_base_url,
+                         http_client=http_client)
 
 
 def make_job_queue(settings: Settings, store: Store) -> JobQueue:

@@ -70,7 +70,23 @@ def _parser() -> argparse.ArgumentParser:
     rx.add_argument("--batch", type=int, default=64, help="rows embedded and saved together (default 64)")
     rx.add_argument("--database-url", help="Postgres: the tables' owner's URL (default: JARVIS_DATABASE_URL)")
     sub.add_parser("demo", help="a scripted session through a real MCP client over stdio")
+    _export_parser(sub)
     return p
+
+
+def _export_parser(sub: Any) -> None:  # noqa: ANN401 - argparse's private subparsers action
+    from jarvis_mcp.export.cli import DEFAULT_MODEL
+    from jarvis_mcp.export.service import FORMATS, SENTIMENTS
+
+    exp = sub.add_parser("export", help="export data").add_subparsers(dest="export_command", required=True)
+    conv = exp.add_parser("conversations", help="logged conversations as fine-tuning JSONL (stdout or --out)")
+    conv.add_argument("--format", choices=FORMATS, required=True)
+    conv.add_argument("--user", help="internal user id (hosted operators; default: the local user)")
+    conv.add_argument("--since", help="only conversations started on or after this ISO 8601 date")
+    conv.add_argument("--sentiment", choices=SENTIMENTS, help="only conversations where the person's turns feel so")
+    conv.add_argument("--out", type=Path, help="write the JSONL here instead of stdout")
+    conv.add_argument("--upload", action="store_true", help="start an OpenAI fine-tuning job (JARVIS_OPENAI_API_KEY)")
+    conv.add_argument("--model", default=DEFAULT_MODEL, help=f"base model for --upload (default {DEFAULT_MODEL})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,6 +111,11 @@ def main(argv: list[str] | None = None) -> int:
             from jarvis_mcp.reindex.cli import reindex_command
 
             return reindex_command(settings, batch=args.batch, database_url=args.database_url)
+        if args.command == "export":
+            from jarvis_mcp.export.cli import export_conversations
+
+            return export_conversations(settings, user=args.user, since=args.since, sentiment=args.sentiment,
+                                        out=args.out, upload=args.upload, model=args.model)
         if args.command == "doctor":
             return _doctor(settings)
         if args.command == "demo":

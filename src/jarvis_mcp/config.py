@@ -168,6 +168,7 @@ class Settings(BaseSettings):
     elevenlabs_agent_id: str | None = Field(
         None, min_length=1, description="Agent for numbers that are not contacts (allow first message and "
                                         "language overrides in its security settings).")
+    elevenlabs_webhook_secret: SecretStr | None = None  # signs POST /webhooks/elevenlabs (post-call outcomes)
 
     @field_validator("log_level", mode="before")
     @classmethod

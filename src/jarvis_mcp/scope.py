@@ -13,6 +13,7 @@ from jarvis_mcp.account.usage import UsageService
 from jarvis_mcp.actions.service import ActionService, Executor
 from jarvis_mcp.actions.voice_key import VoiceKeyService
 from jarvis_mcp.calendar.service import CalendarFactory, CalendarService, CancelEvent, ScheduleEvent
+from jarvis_mcp.calls.outcomes import CallOutcomes
 from jarvis_mcp.calls.ports import Caller
 from jarvis_mcp.calls.service import CallService
 from jarvis_mcp.config import Settings
@@ -35,6 +36,8 @@ from jarvis_mcp.sentiment.lexicon import LexiconAnalyzer
 from jarvis_mcp.sentiment.ports import SentimentAnalyzer
 from jarvis_mcp.sentiment.service import SentimentService
 from jarvis_mcp.store import Store
+from jarvis_mcp.timeline.recorder import InteractionRecorder
+from jarvis_mcp.timeline.service import TimelineService
 
 
 class LazyExecutors(Mapping[str, "Executor"]):
@@ -148,6 +151,7 @@ class UserScope:
             mailer=(lambda: mailers(self.user_id, lambda: self.credentials.load("google"))) if mailers else None,
             allowlist=s.mail_allowlist, from_address=s.smtp_from, max_attachment_bytes=s.mail_max_attachment_bytes,
             inbox=lambda: self.inbox,
+            record=lambda parties, ref, summary: self.interactions.record_many(parties, "email", ref, None, summary),
         )
 
     @cached_property
@@ -163,13 +167,16 @@ class UserScope:
         user = self.user
         return CalendarService(self.user_id, self.calendars, self.credentials, self.contacts,
                                timezone=user.timezone if user else None,
-                               send_updates=self.settings.calendar_send_updates)
+                               send_updates=self.settings.calendar_send_updates,
+                               record=lambda parties, ref, at, title: self.interactions.record_many(
+                                   parties, "event", ref, at, title))
 
     @cached_property
     def calls(self) -> CallService:
         if self.caller is None:
             raise RuntimeError("no caller configured")
-        return CallService(self.user_id, self.store, self.contacts, self.caller)
+        outcomes = CallOutcomes(self.user_id, self.store, lambda: self.memory, lambda: self.interactions)
+        return CallService(self.user_id, self.store, self.contacts, self.caller, outcomes)
 
     @cached_property
     def sentiment(self) -> SentimentService:
@@ -177,6 +184,18 @@ class UserScope:
         return SentimentService(self.user_id, self.sentiment_analyzer or LexiconAnalyzer(), self.store,
                                 contacts=lambda: self.contacts, inbox=lambda: self.inbox,
                                 timezone=user.timezone if user else None)
+
+    @cached_property
+    def interactions(self) -> InteractionRecorder:
+        """Who took part in what: memory, mail, calendar and calls record the contacts they involve."""
+        return InteractionRecorder(self.user_id, self.store)
+
+    @cached_property
+    def timeline(self) -> TimelineService:
+        user = self.user
+        return TimelineService(self.user_id, self.store, contacts=lambda: self.contacts,
+                               inbox=(lambda: self.inbox) if self.inboxes else None,
+                               timezone=user.timezone if user else None)
 
     @cached_property
     def voice_key(self) -> VoiceKeyService:

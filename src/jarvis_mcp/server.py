@@ -19,6 +19,7 @@ from jarvis_mcp.account import tools as account
 from jarvis_mcp.actions import tools as actions
 from jarvis_mcp.calendar import tools as calendar
 from jarvis_mcp.calls import tools as calls
+from jarvis_mcp.calls.routes import webhook_routes
 from jarvis_mcp.config import Settings
 from jarvis_mcp.contacts import resources as contact_resources
 from jarvis_mcp.contacts import tools as contacts
@@ -34,6 +35,8 @@ from jarvis_mcp.memory import tools as memory
 from jarvis_mcp.ports import Embedder
 from jarvis_mcp.runtime import Runtime, SharedRuntime
 from jarvis_mcp.sentiment import tools as sentiment
+from jarvis_mcp.timeline import resources as timeline_resources
+from jarvis_mcp.timeline import tools as timeline
 from jarvis_mcp.tokens import JwtVerifier
 from jarvis_mcp.webapp.routes import app_routes
 
@@ -54,7 +57,7 @@ INSTRUCTIONS = """JARVIS: the user's personal memory and assistant tools.
 REGISTRARS = (memory.register, account.register, actions.register, account_resources.register, account_prompts.register, documents.register,
               document_resources.register, contacts.register, contact_resources.register, mail.register, inbox.register,
               calendar.register, calls.register, identity_tools.register, subscriptions.register_resources, jobs.register,
-              sentiment.register)
+              sentiment.register, timeline.register, timeline_resources.register)
 
 
 class JarvisServer(MCPServer[Runtime]):
@@ -109,6 +112,8 @@ def build_server(
     mcp.shared = shared
     # The person's own page (/app) beside the sign-in pages; on a loopback server without sign-in it is the local user's.
     mcp.extra_routes = [*(identity.routes if identity else []), *app_routes(shared, settings, read_only=read_only)]
+    secret = settings.elevenlabs_webhook_secret
+    mcp.extra_routes += webhook_routes(shared, secret.get_secret_value() if secret and not read_only else None)
     handlers = Handlers(mcp, shared, read_only=read_only)
     for register in REGISTRARS:
         register(handlers)

@@ -15,10 +15,11 @@ from jarvis_mcp.contacts.ports import ContactStore
 from jarvis_mcp.documents.ports import DocumentRecords
 from jarvis_mcp.identity.ports import AuthStore
 from jarvis_mcp.memory.ports import MemoryStore
+from jarvis_mcp.timeline.ports import InteractionStore
 
 
 class Store(UserStore, HistoryStore, MemoryStore, DocumentRecords, ContactStore, CredentialStore, ActionStore,
-            CalendarStore, CallStore, AuthStore, Protocol):
+            CalendarStore, CallStore, AuthStore, InteractionStore, Protocol):
     """Relational data. Every method takes the caller's user id and touches only that user's rows."""
 
     def close(self) -> None: ...

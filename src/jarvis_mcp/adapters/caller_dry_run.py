@@ -19,6 +19,9 @@ class DryRunCaller:
     def ensure_agent(self, spec: AgentSpec) -> str:
         raise CallerError("the dry run creates no voice agents")
 
+    def update_agent(self, agent_id: str, spec: AgentSpec) -> None:
+        raise CallerError("the dry run has no voice agents to update")
+
     def place(self, request: CallRequest) -> PlacedCall:
         return PlacedCall(
             placed=False, provider=self.provider, ref=None, status="not_placed",

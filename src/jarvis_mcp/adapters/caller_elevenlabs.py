@@ -94,15 +94,7 @@ class ElevenLabsCaller:
         return self.agent_id
 
     def ensure_agent(self, spec: AgentSpec) -> str:
-        voice = spec.voice or self.voice_id
-        # Fields left out, not sent as null: ElevenLabs then applies its own defaults (its default voice).
-        config = ConversationalConfig(
-            agent=AgentConfig(
-                first_message=FIRST_MESSAGE, language=spec.language or "en",
-                prompt=PromptAgentApiModelOutput(prompt=PROMPT % (spec.personality or DEFAULT_PERSONALITY)),
-            ),
-            **({"tts": TtsConversationalConfigOutput(voice_id=voice)} if voice else {}),
-        )
+        config = self._config(spec, first_message=FIRST_MESSAGE, language=spec.language or "en")
         # Each call may set its own first message and language: the agent must allow those overrides.
         platform = AgentPlatformSettingsRequestModel(overrides=ConversationInitiationClientDataConfigInput(
             conversation_config_override=ConversationConfigClientOverrideConfigInput(
@@ -115,6 +107,23 @@ class ElevenLabsCaller:
             tags=["jarvis", f"contact:{spec.contact_id}"], request_options=options,
         ))
         return created.agent_id
+
+    def update_agent(self, agent_id: str, spec: AgentSpec) -> None:
+        # PATCH only what the contact's configuration decides: the first message and language stay as made.
+        self._retrying("updating the voice agent", lambda options: self.client.conversational_ai.agents.update(
+            agent_id, conversation_config=self._config(spec), name=f"Jarvis: {spec.contact_name}"[:100],
+            request_options=options))
+
+    def _config(self, spec: AgentSpec, **agent: Any) -> ConversationalConfig:
+        voice = spec.voice or self.voice_id
+        prompt = PROMPT % (spec.personality or DEFAULT_PERSONALITY)
+        if spec.relationship:
+            prompt += f"\nWho {{{{contact_name}}}} is to {{{{user_name}}}}: {spec.relationship[:200]}"
+        # Fields left out, not sent as null: ElevenLabs then applies its own defaults (its default voice).
+        return ConversationalConfig(
+            agent=AgentConfig(**agent, prompt=PromptAgentApiModelOutput(prompt=prompt)),
+            **({"tts": TtsConversationalConfigOutput(voice_id=voice)} if voice else {}),
+        )
 
     def place(self, request: CallRequest) -> PlacedCall:
         if not request.agent_id:

@@ -88,8 +88,10 @@ class CancelRequest(ActionRequest):
 
 class CalendarService:
     def __init__(self, user_id: str, calendars: CalendarFactory | None, credentials: CredentialService,
-                 contacts: ContactService, *, timezone: str | None, send_updates: str = "auto") -> None:
+                 contacts: ContactService, *, timezone: str | None, send_updates: str = "auto",
+                 record: Callable[[list[str], str, float, str], None] | None = None) -> None:
         self.user_id = user_id
+        self._record = record  # (contact ids or raw addresses, event id, start, title): attendees' timelines
         self._calendars = calendars
         self.credentials = credentials
         self.contacts = contacts
@@ -226,6 +228,8 @@ class CalendarService:
         new = NewEvent(id=event_id, title=arguments["title"], start=start, end=end, timezone=arguments["timezone"],
                        attendees=emails, location=arguments["location"], description=arguments["description"])
         ref = self._insert(new)
+        if self._record is not None:
+            self._record([p.get("contact_id") or p["email"] for p in arguments["attendees"]], ref, start, new.title)
         event = to_event(EventRecord(id=ref, title=new.title, start=start, end=end, timezone=new.timezone,
                                      attendees=emails, location=new.location, description=new.description), provider)
         local = provider == "local"

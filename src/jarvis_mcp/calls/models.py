@@ -55,3 +55,14 @@ class CallDetails(BaseModel):
     requested_at: datetime
     updated_at: datetime
     notice: str = CALL_NOTICE
+
+
+class ContactVoice(BaseModel):
+    """set_contact_voice's answer: how the contact's voice agent now sounds."""
+
+    contact_id: str
+    contact_name: str
+    voice: str | None = Field(None, description="ElevenLabs voice id; null: the server's default voice.")
+    personality: str | None = None
+    agent_id: str | None = Field(None, description="The contact's voice agent; null until the first call.")
+    message: str

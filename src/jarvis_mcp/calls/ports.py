@@ -17,6 +17,7 @@ class AgentSpec:
     voice: str | None  # the provider's voice id; None: the configured default
     personality: str | None
     language: str | None
+    relationship: str | None = None  # the contact's relationship to the user ("my sister", "client")
 
 
 
@@ -77,6 +78,9 @@ class Caller(Protocol):
     def ensure_agent(self, spec: AgentSpec) -> str:
         """Create the contact's agent and return its id (called only when the contact has none yet)."""
         ...
+    def update_agent(self, agent_id: str, spec: AgentSpec) -> None:
+        """Bring an existing agent in line with the contact's voice, personality and relationship."""
+        ...
     def place(self, request: CallRequest) -> PlacedCall: ...
     def status(self, ref: str) -> CallState:
         """Where a placed call stands, with its transcript so far."""
@@ -106,6 +110,15 @@ class CallStore(Protocol):
     def call_get(self, user_id: str, call_id: str) -> CallRecord | None: ...
     def call_put(self, user_id: str, record: CallRecord) -> None:
         """Insert or replace; only for the user's own call_contact action (else nothing is written)."""
+        ...
+    def call_owner(self, call_id: str) -> str | None:
+        """The user whose call_contact action this is (None: no such call). The webhook's one cross-user
+        read: ElevenLabs names the call by the tag it was placed with, not by the user."""
+        ...
+    def set_contact_voice(self, user_id: str, contact_id: str, voice: str | None,
+                          personality: str | None) -> str | None:
+        """Save the contact's voice and personality; the contact's agent id afterwards ("" when it has none
+        yet), or None when the user has no such contact (nothing written)."""
         ...
     def set_contact_agent(self, user_id: str, contact_id: str, agent_id: str) -> str | None:
         """Save the agent on the contact unless one is saved already; the contact's agent id afterwards

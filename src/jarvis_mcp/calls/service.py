@@ -14,8 +14,10 @@ from typing import Any
 
 from jarvis_mcp.actions.models import ActionOutcome
 from jarvis_mcp.actions.service import ActionRequest, ExecutionResult, OutcomeUnknown, ProviderError
-from jarvis_mcp.calls.models import CallDetails, CallReceipt, CallTurn
+from jarvis_mcp.calls.models import CallDetails, CallReceipt, CallTurn, ContactVoice
+from jarvis_mcp.calls.outcomes import FINAL, CallOutcomes
 from jarvis_mcp.calls.ports import AgentSpec, Caller, CallerError, CallRecord, CallRequest, PlacedCall
+from jarvis_mcp.calls.voices import MAX_PERSONALITY, voice_id
 from jarvis_mcp.contacts.ports import ContactRecord
 from jarvis_mcp.contacts.rules import normalize_phone
 from jarvis_mcp.contacts.service import ContactService
@@ -27,8 +29,6 @@ log = logging.getLogger(__name__)
 KIND = "call_contact"
 MAX_PURPOSE = 1000
 MAX_FIRST_MESSAGE = 500
-#: Provider call states after which nothing changes: the cached transcript is final.
-FINAL = ("done", "failed")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$")
 _NOT_PLACED = {"pending_confirmation": "Not placed yet: waiting for the user's confirmation.",
                "queued": "Being placed.", "sending": "Being placed.",
@@ -38,11 +38,13 @@ UNKNOWN_CALL = "Not known whether the call was placed, so it was not placed agai
 
 
 class CallService:
-    def __init__(self, user_id: str, store: Any, contacts: ContactService, caller: Caller) -> None:
+    def __init__(self, user_id: str, store: Any, contacts: ContactService, caller: Caller,
+                 outcomes: CallOutcomes | None = None) -> None:
         self.user_id = user_id
         self.store = store  # ActionStore & CallStore, and the user's row for their name and language
         self.contacts = contacts
         self.caller = caller
+        self.outcomes = outcomes or CallOutcomes(user_id, store, None, None)
 
     # -- requesting -------------------------------------------------------------------------------
 
@@ -104,6 +106,34 @@ class CallService:
             raise InvalidInput("language", "must be a language code such as es, en or pt-br")
         return code
 
+    # -- the contact's voice agent ------------------------------------------------------------------
+
+    def set_voice(self, contact: str, voice: str | None, personality: str | None) -> ContactVoice:
+        """Save how the contact's agent sounds; an agent already made is updated now, else made on first call."""
+        if (voice is None or not voice.strip()) and (personality is None or not personality.strip()):
+            raise InvalidInput("voice", "give a voice, a personality, or both")
+        chosen = voice_id(voice) if voice and voice.strip() else None
+        style = clean_text("personality", personality, MAX_PERSONALITY) if personality and personality.strip() else None
+        record = self.contacts.resolve(contact, "phone", field="contact").contact
+        if record is None:
+            raise InvalidInput("contact", "must be one of your contacts (save the number as a contact first)")
+        agent_id = self.store.set_contact_voice(self.user_id, record.id, chosen or record.voice,
+                                                style or record.personality)
+        if agent_id is None:
+            raise NotFound("contact", contact)
+        note = "Saved; the contact's voice agent is made with it on the first call."
+        if agent_id and self.caller.per_contact_agents:
+            spec = AgentSpec(contact_id=record.id, contact_name=record.name, voice=chosen or record.voice,
+                             personality=style or record.personality, language=None,
+                             relationship=record.relationship)
+            try:
+                self.caller.update_agent(agent_id, spec)
+                note = "Saved, and the contact's voice agent was updated."
+            except CallerError as exc:
+                note = f"Saved, but the voice agent could not be updated just now ({exc}); ask again later."
+        return ContactVoice(contact_id=record.id, contact_name=record.name, voice=chosen or record.voice,
+                            personality=style or record.personality, agent_id=agent_id or None, message=note)
+
     # -- placing (the executor) -------------------------------------------------------------------
 
     def execute(self, action_id: str, arguments: dict[str, Any]) -> ExecutionResult:
@@ -160,7 +190,7 @@ class CallService:
         if not self.caller.per_contact_agents or contact.agent_id:
             return contact.agent_id
         spec = AgentSpec(contact_id=contact.id, contact_name=contact.name, voice=contact.voice,
-                         personality=contact.personality, language=language)
+                         personality=contact.personality, language=language, relationship=contact.relationship)
         try:
             created = self.caller.ensure_agent(spec)
         except CallerError as exc:
@@ -189,12 +219,7 @@ class CallService:
             else:
                 try:
                     state = self.caller.status(action.provider_ref)
-                    cached = CallRecord(
-                        call_id=action.id, conversation_id=action.provider_ref, status=state.status,
-                        transcript=state.transcript, summary=state.summary, duration_seconds=state.duration_seconds,
-                        ended_reason=state.ended_reason, updated_at=time.time(),
-                    )
-                    self.store.call_put(self.user_id, cached)
+                    cached = self.outcomes.record(action.id, action.provider_ref, state)
                 except CallerError as exc:
                     note = f"could not ask {action.provider} just now ({exc}); this is the last known state"
         status = self._status(action, cached, result)

@@ -7,7 +7,7 @@ from typing import Annotated
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
-from jarvis_mcp.calls.models import CALL_NOTICE, CallDetails, CallReceipt
+from jarvis_mcp.calls.models import CALL_NOTICE, CallDetails, CallReceipt, ContactVoice
 from jarvis_mcp.handlers import Handlers
 from jarvis_mcp.render import data_result, json_result
 from jarvis_mcp.untrusted import data_block
@@ -55,3 +55,20 @@ def register(h: Handlers) -> None:
         if call.note:
             head += f" ({call.note})"
         return data_result(call, head, blocks, CALL_NOTICE)
+
+    @h.tool(
+        title="Set contact voice",
+        description=(
+            "Choose how the voice agent sounds when it phones this contact: `voice` an ElevenLabs voice id or a "
+            "premade voice name (Rachel, Adam, Bella, ...), `personality` a short description of its manner. "
+            "The contact's relationship to the user is passed to the agent too. An existing agent is updated."
+        ),
+        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True),
+    )
+    def set_contact_voice(
+        contact: Annotated[str, Field(description="Contact id, name, or phone number of a saved contact.")],
+        voice: Annotated[str | None, Field(description="ElevenLabs voice id or premade voice name.")] = None,
+        personality: Annotated[str | None, Field(description="How the agent should come across (max 300 "
+                                                             "characters), e.g. 'warm and brief'.")] = None,
+    ) -> ContactVoice:
+        return h.scope().calls.set_voice(contact, voice, personality)

@@ -61,6 +61,9 @@ class ContactHit(BaseModel):
     uri: str
     score: float = Field(description="Relevance; higher is better.")
     matched: list[ContactField] = Field(description="The fields that matched, best first.")
+    last_contact_at: datetime | None = Field(None, description=(
+        "When you were last in touch (memory, conversation, email sent, event, call); get_client_history for all."))
+    last_contact_kind: str | None = Field(None, description="How: memory, conversation, email_sent, event or call.")
 
 
 class ContactSearchResult(BaseModel):

@@ -42,7 +42,8 @@ def register(h: Handlers) -> None:
         limit: Annotated[int, Field(description="How many results (1-50).")] = 5,
         tags: Annotated[list[str] | None, Field(description="Only contacts with any of these tags.")] = None,
     ) -> Annotated[CallToolResult, ContactSearchResult]:
-        result = h.scope().contacts.search(query, limit, tags)
+        scope = h.scope()
+        result = scope.timeline.with_last_contact(scope.contacts.search(query, limit, tags))
         blocks = [
             data_block("contact", hit.model_dump_json(exclude={"id", "uri", "score", "matched"}, exclude_none=True),
                        id=hit.id, score=round(hit.score, 3), matched=",".join(hit.matched))

@@ -67,8 +67,10 @@ class MailService:
                  max_attachment_bytes: int = 10 << 20, budget_s: float = SEND_BUDGET_S,
                  sleep: Callable[[float], None] = time.sleep, rand: Callable[[], float] = random.random,
                  clock: Callable[[], float] = time.monotonic,
-                 inbox: Callable[[], InboxService] | None = None) -> None:
+                 inbox: Callable[[], InboxService] | None = None,
+                 record: Callable[[list[str], str, str], None] | None = None) -> None:
         self.user_id = user_id
+        self._record = record  # (contact ids or raw addresses, action id, summary): the recipients' timelines
         self._inbox = inbox  # for replies to a received email (reply_to)
         self._contacts = contacts
         self._documents = documents
@@ -239,7 +241,17 @@ class MailService:
         mailer = self._mailer_ready()
         message = self._build(action_id, arguments, recipients, mailer.provider)
         receipt = self._send(mailer, message, action_id)
+        self._link(action_id, arguments, recipients)
         return self._verdict(receipt, action_id, arguments)
+
+    def _link(self, action_id: str, arguments: dict[str, Any], recipients: Sequence[Recipient]) -> None:
+        if self._record is None:
+            return
+        try:  # the email is sent: a timeline that fails to note it must not turn that into an error
+            self._record([r.contact_id or r.address for r in recipients], action_id,
+                         f"{arguments.get('subject', '')} — {arguments.get('body', '')}")
+        except Exception:
+            log.warning("could not record email %s in the recipients' timelines", action_id, exc_info=True)
 
     def reconcile(self, action_id: str, arguments: dict[str, Any]) -> ExecutionResult | None:
         try:

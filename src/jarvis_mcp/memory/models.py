@@ -9,14 +9,14 @@ from pydantic import BaseModel, Field
 
 from jarvis_mcp.actions.models import ActionOutcome
 
-MemoryKind = Literal["fact", "preference", "event", "note", "task", "person", "conversation", "document"]
+MemoryKind = Literal["fact", "preference", "event", "note", "task", "person", "conversation", "document", "call"]
 
 
-#: Kinds `remember` accepts; conversation and document memories come from their own tools.
+#: Kinds `remember` accepts; conversation, document and call memories come from their own tools.
 WRITABLE_KINDS: tuple[str, ...] = ("fact", "preference", "event", "note", "task", "person")
 
 
-ALL_KINDS: tuple[str, ...] = (*WRITABLE_KINDS, "conversation", "document")
+ALL_KINDS: tuple[str, ...] = (*WRITABLE_KINDS, "conversation", "document", "call")
 
 
 DATA_NOTICE = (

@@ -80,6 +80,9 @@ class MemoryStore(Protocol):
         ...
     # log_conversation is the one writer of a conversation's row; the account's history reads it back.
     def add_conversation(self, user_id: str, conversation: ConversationRecord) -> None: ...
+    def conversation_turns(self, user_id: str, conversation_id: str) -> list[MemoryRecord]:
+        """A logged conversation's turns in order (read by the training export, export/)."""
+        ...
 
 
 class VectorIndex(Protocol):

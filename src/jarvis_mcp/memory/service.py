@@ -103,6 +103,12 @@ class MemoryService(MemorySearch):
                  occurred_at: datetime | None = None) -> RememberResult:
         return self.remember_many([MemoryInput(text, kind, tags, occurred_at)], field="")[0]
 
+    def remember_call(self, text: str, tags: list[str], occurred_at: float | None) -> RememberResult:
+        """A finished call's summary (kind 'call', written by the calls toolset, never by the model)."""
+        text = clean_text("summary", text, MAX_MEMORY_CHARS)
+        return self._write([NewMemory(kind="call", text=text, content_hash=content_hash(fold(text)),
+                                      tags=clean_tags("tags", tags), occurred_at=occurred_at)])[0]
+
     def remember_many(self, inputs: Sequence[MemoryInput], *, field: str = "items") -> list[RememberResult]:
         """Validate everything first (nothing is written if any item is bad), then one batched write."""
         items: list[NewMemory] = []

@@ -18,6 +18,7 @@ from jarvis_mcp.memory.models import (
 )
 from jarvis_mcp.memory.service import Turn
 from jarvis_mcp.render import data_result, json_result
+from jarvis_mcp.text import to_epoch
 from jarvis_mcp.untrusted import data_block
 
 WritableKind = Annotated[str, Field(description="fact, preference, event, note, task or person")]
@@ -45,9 +46,16 @@ def register(h: Handlers) -> None:
         kind: WritableKind = "note",
         tags: Annotated[list[str] | None, Field(description="Short labels, e.g. ['family', 'health'].")] = None,
         occurred_at: Annotated[datetime | None, Field(description="When it happened (ISO 8601, with offset).")] = None,
+        participants: Annotated[list[str] | None, Field(description=(
+            "People it involves: contact names, ids, emails or phones; it then shows in their get_client_history."
+        ))] = None,
     ) -> Annotated[CallToolResult, RememberResult]:
+        scope = h.scope()
+        parties = scope.timeline.parties(participants)  # resolved before anything is written
+        result = scope.memory.remember(text, kind, tags, occurred_at)
+        scope.interactions.record_memory(parties, "memory", result.memory)
         # Near-duplicates echo other stored texts.
-        return json_result(h.scope().memory.remember(text, kind, tags, occurred_at))
+        return json_result(result)
 
     @h.tool(
         title="Search memory",
@@ -103,5 +111,15 @@ def register(h: Handlers) -> None:
     def log_conversation(
         messages: Annotated[list[Turn], Field(description="The turns, in order.")],
         title: Annotated[str | None, Field(description="A short title for the conversation.")] = None,
+        participants: Annotated[list[str] | None, Field(description=(
+            "Who the conversation was with or about: contact names, ids, emails or phones (for get_client_history)."
+        ))] = None,
     ) -> ConversationLogged:
-        return h.scope().memory.log_conversation(messages, title)
+        scope = h.scope()
+        parties = scope.timeline.parties(participants)  # resolved before anything is written
+        logged = scope.memory.log_conversation(messages, title)
+        # The title only: the turns are memories (forgettable), never copied here.
+        summary = title or f"{len(messages)} turns"
+        when = to_epoch(messages[-1].at, scope.memory.timezone)  # None: now
+        scope.interactions.record_many(parties, "conversation", logged.conversation_id, when, summary)
+        return logged

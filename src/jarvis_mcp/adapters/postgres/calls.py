@@ -51,6 +51,24 @@ class CallTables:
                  record.duration_seconds, record.ended_reason, record.updated_at, user_id, record.call_id),
             )
 
+    def call_owner(self, call_id: str) -> str | None:
+        # Across users, so through the definer function (0016), which answers with the owner's id only.
+        if not uuids([call_id]):
+            return None
+        with self.db.anonymous() as conn:
+            row = conn.execute("SELECT jarvis.call_owner(%s)::text", (call_id,)).fetchone()
+        return row[0] if row and row[0] else None
+
+    def set_contact_voice(self, user_id: str, contact_id: str, voice: str | None,
+                          personality: str | None) -> str | None:
+        if not uuids([contact_id]):
+            return None
+        with self.db.session(user_id) as conn:
+            row = conn.execute("UPDATE jarvis.contacts SET voice = %s, personality = %s, updated_at = %s "
+                               "WHERE user_id = %s AND id = %s RETURNING agent_id",
+                               (voice, personality, time.time(), user_id, contact_id)).fetchone()
+        return (row[0] or "") if row else None
+
     def set_contact_agent(self, user_id: str, contact_id: str, agent_id: str) -> str | None:
         if not uuids([contact_id]):
             return None

@@ -24,6 +24,7 @@ from jarvis_mcp.adapters.postgres.calls import CallTables
 from jarvis_mcp.adapters.postgres.contacts import ContactTables
 from jarvis_mcp.adapters.postgres.database import Database, retry_reads, uuids
 from jarvis_mcp.adapters.postgres.documents import DocumentTables
+from jarvis_mcp.adapters.postgres.interactions import InteractionTables
 from jarvis_mcp.adapters.postgres.limits import LimitTables
 from jarvis_mcp.adapters.postgres.migrate import vector_literal
 from jarvis_mcp.adapters.postgres.outbox import OutboxTables
@@ -95,7 +96,7 @@ def _any_stem(group: Sequence[str]) -> str:
 
 @retry_reads
 class PostgresStore(DocumentTables, ContactTables, LimitTables, OutboxTables, CalendarTables, CallTables, ModelGuard,
-                    AuthTables):
+                    AuthTables, InteractionTables):
     def __init__(self, db: Database, *, vector_cache_bytes: int = 2 << 30, vector_schema: str | None = None) -> None:
         self.db = db
         self.cache = VectorCache(vector_cache_bytes)
@@ -230,6 +231,13 @@ class PostgresStore(DocumentTables, ContactTables, LimitTables, OutboxTables, Ca
                                 (user_id, [int(s) for s in seqs])).fetchall()
         return [memory(r) for r in rows]
 
+    def conversation_turns(self, user_id: str, conversation_id: str) -> list[MemoryRecord]:
+        with self.db.read(user_id) as conn:
+            rows = conn.execute(f"SELECT {MEMORY_COLUMNS} FROM {MEMORY_FROM} WHERE m.user_id = %s AND "
+                                "m.conversation_id = %s::uuid AND m.kind = 'conversation' ORDER BY m.position",
+                                (user_id, conversation_id)).fetchall()
+        return [memory(r) for r in rows]
+
     def recent_memories(self, user_id: str, limit: int) -> list[MemoryRecord]:
         # Document passages are listed with their documents; one PDF would otherwise fill the history.
         with self.db.read(user_id) as conn:
@@ -263,6 +271,8 @@ class PostgresStore(DocumentTables, ContactTables, LimitTables, OutboxTables, Ca
             if not rows:
                 return []
             conn.execute("UPDATE jarvis.users SET index_version = %s WHERE id = %s", (old_version + 1, user_id))
+            conn.execute("DELETE FROM jarvis.interactions WHERE user_id = %s AND kind = 'memory' AND ref = ANY(%s)",
+                         (user_id, [str(r[1]) for r in rows]))  # a forgotten memory is nobody's last contact
         matrix = self.cache.advance(user_id, old_version, old_version + 1)
         if matrix is not None:
             with self.cache.lock:

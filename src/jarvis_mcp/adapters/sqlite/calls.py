@@ -45,6 +45,19 @@ class CallTables:
                  user_id, record.call_id),
             )
 
+    def call_owner(self, call_id: str) -> str | None:
+        row = self.db.conn.execute("SELECT user_id FROM outbox WHERE id = ? AND kind = 'call_contact'",
+                                   (call_id,)).fetchone()
+        return row[0] if row else None
+
+    def set_contact_voice(self, user_id: str, contact_id: str, voice: str | None,
+                          personality: str | None) -> str | None:
+        with self.db.transaction() as conn:
+            row = conn.execute("UPDATE contacts SET voice = ?, personality = ?, updated_at = ? "
+                               "WHERE user_id = ? AND id = ? RETURNING agent_id",
+                               (voice, personality, time.time(), user_id, contact_id)).fetchone()
+        return (row[0] or "") if row else None
+
     def set_contact_agent(self, user_id: str, contact_id: str, agent_id: str) -> str | None:
         # Search results never carry agent fields, so the contact index (and its version) is left alone.
         with self.db.transaction() as conn:

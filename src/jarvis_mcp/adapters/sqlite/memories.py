@@ -199,6 +199,13 @@ class MemoryTables:
         )
         return [_memory(r) for r in rows]
 
+    def conversation_turns(self, user_id: str, conversation_id: str) -> list[MemoryRecord]:
+        """A logged conversation's turns in order (the training export reads only these)."""
+        rows = self.db.conn.execute(
+            f"SELECT {_MEMORY_COLUMNS} FROM memories WHERE user_id = ? AND conversation_id = ? "
+            "AND kind = 'conversation' ORDER BY position", (user_id, conversation_id))
+        return [_memory(r) for r in rows]
+
     def count_memories(self, user_id: str) -> int:
         return int(self.db.conn.execute("SELECT count(*) FROM memories WHERE user_id = ?", (user_id,)).fetchone()[0])
 
@@ -217,6 +224,9 @@ class MemoryTables:
             conn.executemany("DELETE FROM memories_fts WHERE rowid = ?", [(s,) for s in seqs])
             conn.executemany(f"DELETE FROM {self.vec_table} WHERE rowid = ? AND user_id = ?", [(s, user_id) for s in seqs])
             conn.execute(f"DELETE FROM memories WHERE user_id = ? AND seq IN ({_marks(len(seqs))})", (user_id, *seqs))
+            # Its links to contacts go with it (timeline): a forgotten memory is nobody's last contact.
+            conn.execute(f"DELETE FROM interactions WHERE user_id = ? AND kind = 'memory' AND ref IN ({_marks(len(rows))})",
+                         (user_id, *[str(r[1]) for r in rows]))
             self._bump(conn, user_id, old_version)
         matrix = self.cache.advance(user_id, old_version, old_version + 1)
         if matrix is not None:

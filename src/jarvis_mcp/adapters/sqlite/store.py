@@ -21,6 +21,7 @@ from jarvis_mcp.adapters.sqlite.calls import CallTables
 from jarvis_mcp.adapters.sqlite.contacts import ContactTables
 from jarvis_mcp.adapters.sqlite.database import Database
 from jarvis_mcp.adapters.sqlite.documents import DocumentTables
+from jarvis_mcp.adapters.sqlite.interactions import InteractionTables
 from jarvis_mcp.adapters.sqlite.limits import LimitTables
 from jarvis_mcp.adapters.sqlite.memories import MemoryTables
 from jarvis_mcp.adapters.sqlite.outbox import OutboxTables
@@ -42,7 +43,7 @@ def _user(row: Sequence[Any]) -> UserRecord:
 
 
 class SqliteStore(MemoryTables, DocumentTables, ContactTables, LimitTables, OutboxTables, CalendarTables, CallTables,
-                  AuthTables, ReindexTables):
+                  AuthTables, ReindexTables, InteractionTables):
     def __init__(self, path: Path, *, vector_cache_bytes: int = 2 << 30) -> None:
         self.db = Database(path)
         self.cache = VectorCache(vector_cache_bytes)

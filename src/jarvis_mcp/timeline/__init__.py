@@ -1,0 +1,1 @@
+"""One timeline per contact (issue 13): which memories, conversations, emails, events and calls involved whom."""
