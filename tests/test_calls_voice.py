@@ -59,6 +59,20 @@ async def test_voice_is_used_when_the_agent_is_made_then_patched_on_change(clien
         assert shown["voice_agent"]["voice"] == "pNInz6obpgDQGcFmaJgB"
 
 
+async def test_a_relationship_edited_later_reaches_the_agent_before_the_next_call(client_for, eleven) -> None:
+    async with client_for("alice") as alice:
+        ana = await contact(alice, relationship="colleague")
+        ok(await alice.call_tool("call_contact", {"contact": ana, "purpose": "Dinner"}))
+        assert not eleven.of("PATCH", "/v1/convai/agents/")
+        ok(await alice.call_tool("save_contact", {"contact_id": ana, "relationship": "girlfriend"}))
+        ok(await alice.call_tool("call_contact", {"contact": ana, "purpose": "Dinner again"}))
+        [patch] = eleven.of("PATCH", "/v1/convai/agents/")
+        assert patch.path == "/v1/convai/agents/agent_1"
+        assert patch.body["conversation_config"]["agent"]["prompt"]["prompt"].endswith(
+            "Who {{contact_name}} is to {{user_name}}: girlfriend")
+        assert len(eleven.of("POST", "/v1/convai/agents/create")) == 1  # updated, never made twice
+
+
 async def test_an_english_personality_without_relationship(client_for, eleven) -> None:
     async with client_for("alice") as alice:
         await contact(alice)

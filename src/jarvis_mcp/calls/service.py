@@ -187,10 +187,19 @@ class CallService:
                 return self.caller.default_agent()
             except CallerError as exc:
                 raise ProviderError(str(exc)) from None
-        if not self.caller.per_contact_agents or contact.agent_id:
+        if not self.caller.per_contact_agents:
             return contact.agent_id
         spec = AgentSpec(contact_id=contact.id, contact_name=contact.name, voice=contact.voice,
                          personality=contact.personality, language=language, relationship=contact.relationship)
+        if contact.agent_id:
+            # The relationship may have been edited since the agent was made (save_contact knows nothing of
+            # agents): bring it up to date before it speaks. A failed update still places the call.
+            try:
+                self.caller.update_agent(contact.agent_id, spec)
+            except CallerError as exc:
+                log.warning("voice agent %s for contact %s not updated before the call: %s",
+                            contact.agent_id, contact.id, exc)
+            return contact.agent_id
         try:
             created = self.caller.ensure_agent(spec)
         except CallerError as exc:
