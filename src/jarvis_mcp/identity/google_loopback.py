@@ -102,13 +102,13 @@ def consent_in_terminal(oidc: GoogleOidc, *, err: TextIO, read_line: Callable[[]
     threading.Thread(target=server.serve_forever, name="google-redirect", daemon=True).start()
     try:
         url, pending = asyncio.run(oidc.start(f"http://127.0.0.1:{server.server_port}/", connect=True))
-        print(f"\nTo connect Google (Contacts, Calendar, Gmail), open this address in a browser:\n\n  {url}\n",
-              file=err, flush=True)
+        # Everything goes to `err` (stderr): stdout belongs to the command's result.
+        err.write(f"\nTo connect Google (Contacts, Calendar, Gmail), open this address in a browser:\n\n  {url}\n\n")
         if not open_browser(url):
-            print("No browser could be started here: open it on any device signed in to your Google account.",
-                  file=err)
-        print("Waiting for Google. If the browser runs on another machine, it ends on an address that does not load"
-              " (http://127.0.0.1:...): paste that whole address here and press Enter.", file=err, flush=True)
+            err.write("No browser could be started here: open it on any device signed in to your Google account.\n")
+        err.write("Waiting for Google. If the browser runs on another machine, it ends on an address that does not load"
+                  " (http://127.0.0.1:...): paste that whole address here and press Enter.\n")
+        err.flush()
         # A daemon thread: a person who never types leaves it blocked on input, and the process still exits.
         threading.Thread(target=_read_pasted, args=(read_line, answers), name="google-paste", daemon=True).start()
         try:
@@ -129,9 +129,9 @@ def connect_from_terminal(client_secrets: Path, *, issuer: str = GOOGLE_ISSUER) 
     result = consent_in_terminal(oidc, err=sys.stderr, read_line=sys.stdin.readline)
     assert result.credentials is not None  # connect=True: finish() refuses an answer without a refresh token
     who = result.identity.email or result.identity.display_name or "your account"
-    print(f"Google answered for {who}.", file=sys.stderr)
+    sys.stderr.write(f"Google answered for {who}.\n")
     for scope in result.missing_scopes:
-        print(f"  not granted: {scope} (that feature stays off until you connect again)", file=sys.stderr)
+        sys.stderr.write(f"  not granted: {scope} (that feature stays off until you connect again)\n")
     return result.credentials
 
 
